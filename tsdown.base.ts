@@ -1,0 +1,20 @@
+import type { UserConfig } from 'tsdown';
+
+/**
+ * The build every package spreads: ESM + CJS with declarations, checked by
+ * publint and are-the-types-wrong so package.json and output cannot drift.
+ */
+export const base = {
+  entry: ['src/index.ts'],
+  format: ['esm', 'cjs'],
+  fixedExtension: true,
+  dts: true,
+  sourcemap: true,
+  clean: true,
+  // Runtime-neutral output: the same files load on Node 20+, Bun, Deno and Workers.
+  platform: 'neutral',
+  target: 'es2022',
+  publint: { level: 'suggestion', strict: true },
+  attw: { profile: 'node16', level: 'error' },
+  report: false,
+} satisfies UserConfig;

@@ -1,0 +1,10 @@
+import type { TestProjectInlineConfiguration } from 'vitest/config';
+
+/**
+ * The one list of test projects. The root vitest.config.ts reads it
+ * (current Vitest takes projects from `test.projects`).
+ */
+export const projects: TestProjectInlineConfiguration[] = [
+  { extends: true, test: { name: 'core', root: 'packages/core' } },
+  { extends: true, test: { name: 'testing', root: 'packages/testing' } },
+];
