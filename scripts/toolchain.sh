@@ -7,7 +7,7 @@ set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 tools_dir="$repo_root/.tools"
 node_wanted=24
-pnpm_version="$(sed -n 's/.*"packageManager": *"pnpm@\([^"]*\)".*/\1/p' "$repo_root/package.json")"
+pnpm_version="$(node -p "require('$repo_root/package.json').engines.pnpm" 2>/dev/null || echo 12.21.0)"
 
 say() { printf '[toolchain] %s\n' "$*" >&2; }
 

@@ -1,3 +1,4 @@
+import type { PostHogKit } from './kit.ts';
 import type { ContextStorage, Groups, Properties } from './types.ts';
 
 /** What a context carries. Nested contexts inherit every field they do not set. */
@@ -37,6 +38,11 @@ export class Scope {
   constructor(parent: Scope | undefined, own: ContextData) {
     this.parent = parent;
     this.own = own;
+  }
+
+  /** The kit this context reports to (a request's middleware kit), if any. */
+  get kit(): PostHogKit | undefined {
+    return this.parent?.kit;
   }
 
   /** The distinct id: set here, else derived (a request's), else inherited. */
@@ -143,7 +149,10 @@ export function defaultContextStorage<T>(): { storage: ContextStorage<T>; async:
   const ALS = findAsyncLocalStorage();
   if (!ALS) return { storage: synchronousStorage<T>(), async: false };
   const als = new ALS<T>();
-  return { storage: { run: (store, fn) => als.run(store, fn), get: () => als.getStore() }, async: true };
+  return {
+    storage: { run: (store, fn) => als.run(store, fn), get: () => als.getStore() },
+    async: true,
+  };
 }
 
 /** Contexts on one storage. */
@@ -167,6 +176,9 @@ export class ContextStore {
   /** Runs `fn` in a new context that inherits the current one unless `fresh`. */
   withContext<R>(data: ContextData, fn: () => R, options?: WithContextOptions): R {
     const parent = options?.fresh ? undefined : this.current();
-    return this.storage.run(new Scope(parent, { ...data, tags: data.tags && { ...data.tags } }), fn);
+    return this.storage.run(
+      new Scope(parent, { ...data, tags: data.tags && { ...data.tags } }),
+      fn,
+    );
   }
 }

@@ -53,41 +53,49 @@ export async function resetKit(timeoutMs?: number): Promise<void> {
   await kit?.shutdown(timeoutMs);
 }
 
-// ----- sugar: the default kit, with the current context -----
+// ----- sugar: the current request's kit (or the default kit), with the current context -----
+
+/** Inside a request, the kit its middleware reports to; elsewhere the default kit. */
+function active(): PostHogKit {
+  return store().current()?.kit ?? getKit();
+}
 
 /** Captures an event with the current context's ids and tags. */
 export function capture(event: string, options?: CaptureOptions): void {
-  getKit().capture(event, options);
+  active().capture(event, options);
 }
 
 /** Captures an event and sends it now. */
 export function captureImmediate(event: string, options?: CaptureOptions): Promise<void> {
-  return getKit().captureImmediate(event, options);
+  return active().captureImmediate(event, options);
 }
 
 /** Captures an error as `$exception` with the current context, once per error object. */
-export function captureException(error: unknown, options?: CaptureExceptionOptions): string | undefined {
-  return getKit().captureException(error, options);
+export function captureException(
+  error: unknown,
+  options?: CaptureExceptionOptions,
+): string | undefined {
+  return active().captureException(error, options);
 }
 
 /** Sets person properties for the distinct id (or the context's). */
 export function identify(distinctId?: string, options?: IdentifyOptions): void {
-  getKit().identify(distinctId, options);
+  active().identify(distinctId, options);
 }
 
 /** Sets person properties (`$set`). */
 export function set(properties: Properties, options?: DistinctIdOptions): void {
-  getKit().set(properties, options);
+  active().set(properties, options);
 }
 
 /** Sets person properties once (`$set_once`). */
 export function setOnce(properties: Properties, options?: DistinctIdOptions): void {
-  getKit().setOnce(properties, options);
+  active().setOnce(properties, options);
 }
 
 /** Links `alias` to the distinct id (or the context's). */
 export function alias(aliasId: string, options?: DistinctIdOptions): void {
-  getKit().alias(aliasId, options);
+  active().alias(aliasId, options);
 }
 
 /** Sets a group's properties. */
@@ -96,47 +104,53 @@ export function groupIdentify(
   groupKey: string | number,
   options?: GroupIdentifyOptions,
 ): void {
-  getKit().groupIdentify(groupType, groupKey, options);
+  active().groupIdentify(groupType, groupKey, options);
 }
 
 /** Sends queued events now. */
 export function flush(): Promise<void> {
-  return getKit().flush();
+  return active().flush();
 }
 
 /** Flushes and stops the default kit, within `timeoutMs`. */
 export function shutdown(timeoutMs?: number): Promise<void> {
-  return getKit().shutdown(timeoutMs);
+  return active().shutdown(timeoutMs);
 }
 
 /** Whether a flag is on for the context's (or the given) user. */
 export function featureEnabled(key: string, options?: FlagOptions): Promise<boolean> {
-  return getKit().featureEnabled(key, options);
+  return active().featureEnabled(key, options);
 }
 
 /** A flag's value: true/false, a variant, or undefined. */
 export function getFeatureFlag(key: string, options?: FlagOptions): Promise<FlagValue | undefined> {
-  return getKit().getFeatureFlag(key, options);
+  return active().getFeatureFlag(key, options);
 }
 
 /** A flag's value, variant, payload and reason. */
-export function getFeatureFlagResult(key: string, options?: FlagOptions): Promise<FlagResult | undefined> {
-  return getKit().getFeatureFlagResult(key, options);
+export function getFeatureFlagResult(
+  key: string,
+  options?: FlagOptions,
+): Promise<FlagResult | undefined> {
+  return active().getFeatureFlagResult(key, options);
 }
 
 /** A flag's payload. */
-export function getFeatureFlagPayload(key: string, options?: FlagOptions): Promise<JsonValue | undefined> {
-  return getKit().getFeatureFlagPayload(key, options);
+export function getFeatureFlagPayload(
+  key: string,
+  options?: FlagOptions,
+): Promise<JsonValue | undefined> {
+  return active().getFeatureFlagPayload(key, options);
 }
 
 /** Every flag's value. */
 export function getAllFlags(options?: FlagOptions): Promise<Record<string, FlagValue>> {
-  return getKit().getAllFlags(options);
+  return active().getAllFlags(options);
 }
 
 /** Every flag's value and payload. */
 export function getAllFlagsAndPayloads(options?: FlagOptions) {
-  return getKit().getAllFlagsAndPayloads(options);
+  return active().getAllFlagsAndPayloads(options);
 }
 
 // ----- context -----

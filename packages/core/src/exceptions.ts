@@ -8,7 +8,9 @@ const isObject = (x: unknown): x is object =>
 
 /** Whether this error object was captured already (by the kit or posthog-node). */
 export function wasCaptured(error: unknown): boolean {
-  return isObject(error) && (captured.has(error) || (error as Record<string, unknown>)[MARKER] === true);
+  return (
+    isObject(error) && (captured.has(error) || (error as Record<string, unknown>)[MARKER] === true)
+  );
 }
 
 /** Marks an error object as captured; primitives cannot be marked and are captured each time. */

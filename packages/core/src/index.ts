@@ -45,7 +45,12 @@ export {
   PostHogKitError,
   redact,
 } from './errors.ts';
-export { defaultShouldCaptureError, markCaptured, statusOfError, wasCaptured } from './exceptions.ts';
+export {
+  defaultShouldCaptureError,
+  markCaptured,
+  statusOfError,
+  wasCaptured,
+} from './exceptions.ts';
 export {
   type CaptureExceptionOptions,
   type CaptureOptions,

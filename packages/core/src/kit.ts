@@ -11,7 +11,13 @@ import { validateSetup } from './validation.ts';
 export type FlagValue = boolean | string;
 
 /** A JSON value, as flag payloads are. */
-export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+export type JsonValue =
+  | string
+  | number
+  | boolean
+  | null
+  | JsonValue[]
+  | { [key: string]: JsonValue };
 
 /** A flag's full answer. */
 export interface FlagResult {
@@ -168,7 +174,8 @@ export class PostHogKit {
     const done = this.validate();
     // Raise mode: awaiting `ready` throws; nobody awaiting still sees one log line.
     done.catch((error: unknown) => {
-      if (this.errors.mode === 'raise') this.errors.background('validation', error, describeError(error));
+      if (this.errors.mode === 'raise')
+        this.errors.background('validation', error, describeError(error));
     });
     return done;
   }
@@ -185,7 +192,11 @@ export class PostHogKit {
   // ----- events -----
 
   /** Captures an event. Inside a request the context supplies ids and tags. */
-  capture(event: string, options?: CaptureOptions, scope: Scope | undefined = this.context.current()): void {
+  capture(
+    event: string,
+    options?: CaptureOptions,
+    scope: Scope | undefined = this.context.current(),
+  ): void {
     const client = this.client;
     if (!client) return;
     client.capture(this.message(event, options, scope));
@@ -214,7 +225,6 @@ export class PostHogKit {
   ): string | undefined {
     const client = this.client;
     if (!client || wasCaptured(error)) return undefined;
-    markCaptured(error);
     const uuid = uuidv7();
     client.captureException(
       error,
@@ -222,6 +232,8 @@ export class PostHogKit {
       this.properties(scope, options?.properties),
       uuid,
     );
+    // After the call: posthog-node itself skips errors that carry the mark.
+    markCaptured(error);
     return uuid;
   }
 
@@ -242,7 +254,11 @@ export class PostHogKit {
   }
 
   /** Sets person properties (`$set`). */
-  set(properties: Properties, options?: DistinctIdOptions, scope: Scope | undefined = this.context.current()): void {
+  set(
+    properties: Properties,
+    options?: DistinctIdOptions,
+    scope: Scope | undefined = this.context.current(),
+  ): void {
     this.personEvent('$set', properties, options?.distinctId ?? scope?.distinctId);
   }
 
@@ -256,7 +272,11 @@ export class PostHogKit {
   }
 
   /** Links `alias` to the distinct id. */
-  alias(alias: string, options?: DistinctIdOptions, scope: Scope | undefined = this.context.current()): void {
+  alias(
+    alias: string,
+    options?: DistinctIdOptions,
+    scope: Scope | undefined = this.context.current(),
+  ): void {
     const client = this.client;
     const id = options?.distinctId ?? scope?.distinctId;
     if (!client || !this.requireId(id, 'alias')) return;
@@ -280,7 +300,11 @@ export class PostHogKit {
   // ----- feature flags -----
 
   /** Whether a flag is on for the context's (or the given) user. False when unknown. */
-  async featureEnabled(key: string, options?: FlagOptions, scope: Scope | undefined = this.context.current()) {
+  async featureEnabled(
+    key: string,
+    options?: FlagOptions,
+    scope: Scope | undefined = this.context.current(),
+  ) {
     const value = await this.getFeatureFlag(key, options, scope);
     return value !== undefined && value !== false;
   }
@@ -307,7 +331,11 @@ export class PostHogKit {
     const distinctId = options?.distinctId ?? scope?.distinctId;
     if (!this.requireId(distinctId, 'flag look-up')) return undefined;
     const failuresBefore = this.transport.flagFailures;
-    const result = await client.getFeatureFlagResult(key, distinctId, this.flagOptions(options, scope));
+    const result = await client.getFeatureFlagResult(
+      key,
+      distinctId,
+      this.flagOptions(options, scope),
+    );
     if (result === undefined && this.transport.flagFailures > failuresBefore) {
       this.errors.foreground(
         'flags',
@@ -324,7 +352,11 @@ export class PostHogKit {
     options?: FlagOptions,
     scope: Scope | undefined = this.context.current(),
   ): Promise<JsonValue | undefined> {
-    const result = await this.getFeatureFlagResult(key, { ...options, sendFeatureFlagEvents: false }, scope);
+    const result = await this.getFeatureFlagResult(
+      key,
+      { ...options, sendFeatureFlagEvents: false },
+      scope,
+    );
     return result?.payload;
   }
 
@@ -340,13 +372,19 @@ export class PostHogKit {
   async getAllFlagsAndPayloads(
     options?: FlagOptions,
     scope: Scope | undefined = this.context.current(),
-  ): Promise<{ featureFlags: Record<string, FlagValue>; featureFlagPayloads: Record<string, JsonValue> }> {
+  ): Promise<{
+    featureFlags: Record<string, FlagValue>;
+    featureFlagPayloads: Record<string, JsonValue>;
+  }> {
     const client = this.client;
     const distinctId = options?.distinctId ?? scope?.distinctId;
     if (!client || !this.requireId(distinctId, 'flag look-up')) {
       return { featureFlags: {}, featureFlagPayloads: {} };
     }
-    const result = await client.getAllFlagsAndPayloads(distinctId, this.flagOptions(options, scope));
+    const result = await client.getAllFlagsAndPayloads(
+      distinctId,
+      this.flagOptions(options, scope),
+    );
     return {
       featureFlags: (result.featureFlags ?? {}) as Record<string, FlagValue>,
       featureFlagPayloads: (result.featureFlagPayloads ?? {}) as Record<string, JsonValue>,
@@ -384,12 +422,13 @@ export class PostHogKit {
     });
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timedOut = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), timeoutMs + 50);
+      timer = setTimeout(() => resolve('timeout'), timeoutMs);
       (timer as { unref?: () => void }).unref?.();
     });
     try {
+      // posthog-node gets a little longer than we wait, so our timer is what decides a timeout.
       const outcome = await Promise.race([
-        client.shutdown(timeoutMs).then(
+        client.shutdown(timeoutMs + 1_000).then(
           () => 'done' as const,
           (error: unknown) => {
             failure ??= error;
@@ -434,7 +473,11 @@ export class PostHogKit {
     };
   }
 
-  private personEvent(kind: '$set' | '$set_once', properties: Properties, distinctId: string | undefined) {
+  private personEvent(
+    kind: '$set' | '$set_once',
+    properties: Properties,
+    distinctId: string | undefined,
+  ) {
     const client = this.client;
     if (!client || !this.requireId(distinctId, kind)) return;
     client.capture({ distinctId, event: '$set', properties: { [kind]: properties } });
@@ -443,11 +486,15 @@ export class PostHogKit {
   private flagOptions(options: FlagOptions | undefined, scope: Scope | undefined) {
     const deviceId = scope?.deviceId;
     const personProperties =
-      deviceId === undefined ? options?.personProperties : { $device_id: deviceId, ...options?.personProperties };
+      deviceId === undefined
+        ? options?.personProperties
+        : { $device_id: deviceId, ...options?.personProperties };
     return {
       groups: stringGroups(options?.groups ?? scope?.groups),
       personProperties: personProperties as Record<string, string> | undefined,
-      groupProperties: options?.groupProperties as Record<string, Record<string, string>> | undefined,
+      groupProperties: options?.groupProperties as
+        | Record<string, Record<string, string>>
+        | undefined,
       onlyEvaluateLocally: options?.onlyEvaluateLocally,
       sendFeatureFlagEvents: options?.sendFeatureFlagEvents,
       disableGeoip: options?.disableGeoip ?? this.settings.disableGeoip,
@@ -479,10 +526,9 @@ interface GlobalState {
   kit: PostHogKit | undefined;
   store: ContextStore | undefined;
 }
-const globalState: GlobalState = ((globalThis as Record<symbol, GlobalState | undefined>)[GLOBAL_KEY] ??= {
-  kit: undefined,
-  store: undefined,
-});
+const holder = globalThis as Record<symbol, GlobalState | undefined>;
+const globalState: GlobalState = holder[GLOBAL_KEY] ?? { kit: undefined, store: undefined };
+holder[GLOBAL_KEY] = globalState;
 
 /** The context store every kit shares unless given its own storage. */
 export function sharedContextStore(): ContextStore {

@@ -1,5 +1,6 @@
 import { Scope } from './context.ts';
 import { configure, getKit } from './default.ts';
+import { PostHogKitError } from './errors.ts';
 import { defaultShouldCaptureError, statusOfError } from './exceptions.ts';
 import type {
   CaptureExceptionOptions,
@@ -12,7 +13,6 @@ import type {
   JsonValue,
   PostHogKit,
 } from './kit.ts';
-import { PostHogKitError } from './errors.ts';
 import type { PostHogKitOptions } from './settings.ts';
 import type { Properties, RequestHooks, RequestInfo, ResolvedUser } from './types.ts';
 
@@ -57,6 +57,7 @@ const REQUEST_KEYS = new Set([
 ]);
 
 // Tracing headers: control characters removed, trimmed, capped, empty dropped.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: removing control characters is the point.
 const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/g;
 const MAX_HEADER_ID = 1000;
 
@@ -102,7 +103,8 @@ export class RequestTracker<TRaw = unknown> {
       );
     }
     // Kit settings on the middleware configure the default kit, so module-level sugar sees them.
-    this.fixedKit = kit ?? (settingKeys.length > 0 ? configure(rest as PostHogKitOptions) : undefined);
+    this.fixedKit =
+      kit ?? (settingKeys.length > 0 ? configure(rest as PostHogKitOptions) : undefined);
     this.options = rest;
     this.inert = new RequestScope<TRaw>(undefined, undefined, undefined);
     if (this.fixedKit) this.resolve();
@@ -161,7 +163,12 @@ export class RequestTracker<TRaw = unknown> {
     const code = status ?? statusOfError(error);
     const policy = r.shouldCaptureError;
     const capture = policy
-      ? callHook(r, 'shouldCaptureError', () => policy(error, code, info), defaultShouldCaptureError(error, code))
+      ? callHook(
+          r,
+          'shouldCaptureError',
+          () => policy(error, code, info),
+          defaultShouldCaptureError(error, code),
+        )
       : defaultShouldCaptureError(error, code);
     if (!capture) return;
     r.kit.captureException(error, { properties: { $response_status_code: code ?? 500 } }, scope);
@@ -212,14 +219,18 @@ export class RequestScope<TRaw = unknown> extends Scope {
   private tagCacheKey: string | undefined;
 
   /** @internal */
-  constructor(resolved: Resolved<TRaw> | undefined, info: RequestInfo<TRaw> | undefined, parent: Scope | undefined) {
+  constructor(
+    resolved: Resolved<TRaw> | undefined,
+    info: RequestInfo<TRaw> | undefined,
+    parent: Scope | undefined,
+  ) {
     super(parent, {});
     this.resolved = resolved;
     this.info = info;
   }
 
   /** The kit this request reports to; undefined when the request is filtered out. */
-  get kit(): PostHogKit | undefined {
+  override get kit(): PostHogKit | undefined {
     return this.resolved?.kit;
   }
 
@@ -240,14 +251,20 @@ export class RequestScope<TRaw = unknown> extends Scope {
     if (!info) return NO_IDS;
     const distinctId = sanitizeHeaderId(info.header('x-posthog-distinct-id'));
     const sessionId = sanitizeHeaderId(info.header('x-posthog-session-id'));
-    this.ids = distinctId === undefined && sessionId === undefined ? NO_IDS : { distinctId, sessionId };
+    this.ids =
+      distinctId === undefined && sessionId === undefined ? NO_IDS : { distinctId, sessionId };
     return this.ids;
   }
 
   private cookieIds(): typeof NO_IDS {
     const r = this.resolved;
     const h = this.headerIds();
-    if (!r?.readPostHogCookie || !this.info || h.distinctId !== undefined || h.sessionId !== undefined) {
+    if (
+      !r?.readPostHogCookie ||
+      !this.info ||
+      h.distinctId !== undefined ||
+      h.sessionId !== undefined
+    ) {
       return NO_IDS;
     }
     return readCookieIds(this.info.header('cookie'), r.kit.settings.apiKey);
@@ -262,7 +279,8 @@ export class RequestScope<TRaw = unknown> extends Scope {
       ? callHook(r, 'resolveUser', () => resolve(info), undefined)
       : safeDefaultUser(info);
     if (!user || typeof user !== 'object') return undefined;
-    const id = user.id === undefined || user.id === null || user.id === '' ? undefined : String(user.id);
+    const id =
+      user.id === undefined || user.id === null || user.id === '' ? undefined : String(user.id);
     const email = typeof user.email === 'string' && user.email !== '' ? user.email : undefined;
     return id === undefined && email === undefined ? undefined : { id, email };
   }
@@ -390,7 +408,11 @@ function readCookieIds(header: string | undefined, apiKey: string | undefined): 
   const raw = cookieValue(header, name);
   if (!raw) return NO_IDS;
   try {
-    const data = JSON.parse(raw) as { distinct_id?: unknown; $user_state?: unknown; $sesid?: unknown };
+    const data = JSON.parse(raw) as {
+      distinct_id?: unknown;
+      $user_state?: unknown;
+      $sesid?: unknown;
+    };
     const distinctId =
       data.$user_state === 'identified' && typeof data.distinct_id === 'string'
         ? sanitizeHeaderId(data.distinct_id)

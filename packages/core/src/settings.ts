@@ -274,7 +274,11 @@ const text = (what: string) =>
   v.pipe(v.string(`expected ${what}`), v.trim(), v.nonEmpty(`expected ${what}`));
 const flag = v.boolean('expected a boolean');
 const duration = (min: number, what: string) =>
-  v.pipe(v.number(`expected ${what}`), v.finite(`expected ${what}`), v.minValue(min, `expected ${what}`));
+  v.pipe(
+    v.number(`expected ${what}`),
+    v.finite(`expected ${what}`),
+    v.minValue(min, `expected ${what}`),
+  );
 const list = (what: string, check?: (item: string) => boolean) =>
   v.array(
     check
@@ -304,72 +308,73 @@ const personalKey = v.pipe(
   ),
 );
 
-const SCHEMA = v.object(
-  {
-    apiKey: v.optional(text('a project API key (phc_...)')),
-    personalApiKey: v.optional(personalKey),
-    host: v.optional(httpUrl),
-    enabled: v.optional(flag),
-    debug: v.optional(flag),
-    disableGeoip: v.optional(flag),
-    errorMode: v.optional(v.picklist(['log', 'raise', 'ignore'], 'expected one of log, raise, ignore')),
-    enableExceptionAutocapture: v.optional(flag),
-    captureExceptionCodeVariables: v.optional(flag),
-    codeVariablesMaskPatterns: v.optional(list('a list of regular expressions', isRegex)),
-    useDefaultMaskPatterns: v.optional(flag),
-    codeVariablesIgnorePatterns: v.optional(list('a list of regular expressions', isRegex)),
-    inAppModules: v.optional(list('a list of module names or path prefixes')),
-    captureExceptions: v.optional(flag),
-    captureViews: v.optional(flag),
-    viewEventName: v.optional(text('an event name')),
-    readPostHogCookie: v.optional(flag),
-    preferAuthenticatedUser: v.optional(flag),
-    pollIntervalMs: v.optional(duration(100, 'a number of milliseconds >= 100')),
-    flagDefinitionsCacheTtlMs: v.optional(duration(0, 'a non-negative number of milliseconds')),
-    flagDefinitionsLockTtlMs: v.optional(duration(0, 'a non-negative number of milliseconds')),
-    flagDefinitionsCachePrefix: v.optional(text('a key prefix')),
-    featureFlagsCacheTtlMs: v.optional(duration(0, 'a non-negative number of milliseconds')),
-    featureFlagsCachePrefix: v.optional(text('a key prefix')),
-    validateOnStartup: v.optional(flag),
-    validateEventName: v.optional(text('an event name')),
-    validateDistinctId: v.optional(text('a distinct id')),
-    redisUrl: v.optional(redisUrl),
-    cache: v.optional(
-      v.custom<object>(
-        (x) => typeof x === 'object' && x !== null && typeof (x as { get?: unknown }).get === 'function',
-        'expected a Keyv instance or a Keyv store (an object with get/set/delete)',
-      ),
+const SCHEMA = v.object({
+  apiKey: v.optional(text('a project API key (phc_...)')),
+  personalApiKey: v.optional(personalKey),
+  host: v.optional(httpUrl),
+  enabled: v.optional(flag),
+  debug: v.optional(flag),
+  disableGeoip: v.optional(flag),
+  errorMode: v.optional(
+    v.picklist(['log', 'raise', 'ignore'], 'expected one of log, raise, ignore'),
+  ),
+  enableExceptionAutocapture: v.optional(flag),
+  captureExceptionCodeVariables: v.optional(flag),
+  codeVariablesMaskPatterns: v.optional(list('a list of regular expressions', isRegex)),
+  useDefaultMaskPatterns: v.optional(flag),
+  codeVariablesIgnorePatterns: v.optional(list('a list of regular expressions', isRegex)),
+  inAppModules: v.optional(list('a list of module names or path prefixes')),
+  captureExceptions: v.optional(flag),
+  captureViews: v.optional(flag),
+  viewEventName: v.optional(text('an event name')),
+  readPostHogCookie: v.optional(flag),
+  preferAuthenticatedUser: v.optional(flag),
+  pollIntervalMs: v.optional(duration(100, 'a number of milliseconds >= 100')),
+  flagDefinitionsCacheTtlMs: v.optional(duration(0, 'a non-negative number of milliseconds')),
+  flagDefinitionsLockTtlMs: v.optional(duration(0, 'a non-negative number of milliseconds')),
+  flagDefinitionsCachePrefix: v.optional(text('a key prefix')),
+  featureFlagsCacheTtlMs: v.optional(duration(0, 'a non-negative number of milliseconds')),
+  featureFlagsCachePrefix: v.optional(text('a key prefix')),
+  validateOnStartup: v.optional(flag),
+  validateEventName: v.optional(text('an event name')),
+  validateDistinctId: v.optional(text('a distinct id')),
+  redisUrl: v.optional(redisUrl),
+  cache: v.optional(
+    v.custom<object>(
+      (x) =>
+        typeof x === 'object' && x !== null && typeof (x as { get?: unknown }).get === 'function',
+      'expected a Keyv instance or a Keyv store (an object with get/set/delete)',
     ),
-    logger: v.optional(
-      v.custom<KitLogger>(
-        (x) =>
-          typeof x === 'object' &&
-          x !== null &&
-          typeof (x as KitLogger).warn === 'function' &&
-          typeof (x as KitLogger).error === 'function',
-        'expected an object with warn and error methods',
-      ),
+  ),
+  logger: v.optional(
+    v.custom<KitLogger>(
+      (x) =>
+        typeof x === 'object' &&
+        x !== null &&
+        typeof (x as KitLogger).warn === 'function' &&
+        typeof (x as KitLogger).error === 'function',
+      'expected an object with warn and error methods',
     ),
-    contextStorage: v.optional(
-      v.custom<ContextStorage>(
-        (x) =>
-          typeof x === 'object' &&
-          x !== null &&
-          typeof (x as ContextStorage).run === 'function' &&
-          typeof (x as ContextStorage).get === 'function',
-        'expected an object with run and get methods',
-      ),
+  ),
+  contextStorage: v.optional(
+    v.custom<ContextStorage>(
+      (x) =>
+        typeof x === 'object' &&
+        x !== null &&
+        typeof (x as ContextStorage).run === 'function' &&
+        typeof (x as ContextStorage).get === 'function',
+      'expected an object with run and get methods',
     ),
-    clientOptions: v.optional(v.record(v.string(), v.unknown(), 'expected an object')),
-    fetch: v.optional(callable),
-    env: v.optional(v.record(v.string(), v.optional(v.string()), 'expected an object of strings')),
-    extraTags: v.optional(callable),
-    requestFilter: v.optional(callable),
-    tagMap: v.optional(callable),
-    resolveUser: v.optional(callable),
-    shouldCaptureError: v.optional(callable),
-  },
-);
+  ),
+  clientOptions: v.optional(v.record(v.string(), v.unknown(), 'expected an object')),
+  fetch: v.optional(callable),
+  env: v.optional(v.record(v.string(), v.optional(v.string()), 'expected an object of strings')),
+  extraTags: v.optional(callable),
+  requestFilter: v.optional(callable),
+  tagMap: v.optional(callable),
+  resolveUser: v.optional(callable),
+  shouldCaptureError: v.optional(callable),
+});
 
 type Issue = { key: string; codeKey: string; message: string; value: unknown };
 
@@ -386,7 +391,8 @@ function fromEnv(kind: EnvKind, raw: string): { value: unknown } | { error: stri
       return { error: 'expected a boolean (true/false, 1/0, yes/no, on/off)' };
     case 'seconds': {
       const n = s === '' ? Number.NaN : Number(s);
-      if (!Number.isFinite(n) || n < 0) return { error: 'expected a non-negative number of seconds' };
+      if (!Number.isFinite(n) || n < 0)
+        return { error: 'expected a non-negative number of seconds' };
       return { value: Math.round(n * 1000) };
     }
     case 'list':
@@ -417,9 +423,12 @@ function fromEnv(kind: EnvKind, raw: string): { value: unknown } | { error: stri
 /** How a bad value is shown: keys and URLs that may carry passwords only by type. */
 function describeValue(key: string, value: unknown): string {
   if (SECRET_KEYS.has(key)) {
-    return typeof value === 'string' ? `a string of ${value.length} characters` : describeType(value);
+    return typeof value === 'string'
+      ? `a string of ${value.length} characters`
+      : describeType(value);
   }
-  if (typeof value === 'string') return JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value);
+  if (typeof value === 'string')
+    return JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value);
   if (typeof value === 'number' || typeof value === 'boolean') return `${value} (${typeof value})`;
   if (Array.isArray(value)) {
     const json = JSON.stringify(value);
@@ -491,7 +500,10 @@ export function parseSettings(options: PostHogKitOptions = {}): ResolvedSettings
   const lockTtl = parsed.flagDefinitionsLockTtlMs ?? Math.max(5_000, 2 * pollIntervalMs);
   const cacheTtl = parsed.flagDefinitionsCacheTtlMs ?? Math.max(60_000, 2 * pollIntervalMs);
   if (result.success) {
-    const atLeastPoll = (key: 'flagDefinitionsLockTtlMs' | 'flagDefinitionsCacheTtlMs', ms: number) => {
+    const atLeastPoll = (
+      key: 'flagDefinitionsLockTtlMs' | 'flagDefinitionsCacheTtlMs',
+      ms: number,
+    ) => {
       if (ms >= pollIntervalMs) return;
       const name = envName.get(key);
       issues.push({

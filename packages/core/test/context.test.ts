@@ -74,14 +74,17 @@ describe('context nesting', () => {
 
   it('code-variable overrides inherit', () => {
     const store = current();
-    store.withContext({ captureExceptionCodeVariables: true, codeVariablesMaskPatterns: ['x'] }, () => {
-      store.withContext({ codeVariablesIgnorePatterns: ['^y'] }, () => {
-        const scope = store.current();
-        expect(scope?.captureExceptionCodeVariables).toBe(true);
-        expect(scope?.codeVariablesMaskPatterns).toEqual(['x']);
-        expect(scope?.codeVariablesIgnorePatterns).toEqual(['^y']);
-      });
-    });
+    store.withContext(
+      { captureExceptionCodeVariables: true, codeVariablesMaskPatterns: ['x'] },
+      () => {
+        store.withContext({ codeVariablesIgnorePatterns: ['^y'] }, () => {
+          const scope = store.current();
+          expect(scope?.captureExceptionCodeVariables).toBe(true);
+          expect(scope?.codeVariablesMaskPatterns).toEqual(['x']);
+          expect(scope?.codeVariablesIgnorePatterns).toEqual(['^y']);
+        });
+      },
+    );
   });
 
   it('groups merge, inner keys win', () => {
@@ -154,7 +157,7 @@ describe('storage', () => {
     expect(defaultContextStorage().async).toBe(true);
   });
 
-  it('without AsyncLocalStorage the context is never another task\'s', async () => {
+  it("without AsyncLocalStorage the context is never another task's", async () => {
     const saved = (process as { getBuiltinModule?: unknown }).getBuiltinModule;
     (process as { getBuiltinModule?: unknown }).getBuiltinModule = undefined;
     try {

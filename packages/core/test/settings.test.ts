@@ -49,7 +49,10 @@ describe('settings defaults', () => {
   });
 
   it('a project key enables the kit', () => {
-    expect(parse({ POSTHOG_PROJECT_API_KEY: 'phc_abc' })).toMatchObject({ apiKey: 'phc_abc', enabled: true });
+    expect(parse({ POSTHOG_PROJECT_API_KEY: 'phc_abc' })).toMatchObject({
+      apiKey: 'phc_abc',
+      enabled: true,
+    });
   });
 
   it('derives the definitions TTLs from the poll interval', () => {
@@ -75,14 +78,26 @@ describe('every environment variable', () => {
     ['POSTHOG_ERROR_MODE', 'RAISE', { errorMode: 'raise' }],
     ['POSTHOG_ENABLE_EXCEPTION_AUTOCAPTURE', 'on', { enableExceptionAutocapture: true }],
     ['POSTHOG_CAPTURE_EXCEPTION_CODE_VARIABLES', 'true', { captureExceptionCodeVariables: true }],
-    ['POSTHOG_CODE_VARIABLES_MASK_PATTERNS', 'card, ssn', { codeVariablesMaskPatterns: ['card', 'ssn'] }],
-    ['POSTHOG_CODE_VARIABLES_IGNORE_PATTERNS', '["^_", "tmp$"]', { codeVariablesIgnorePatterns: ['^_', 'tmp$'] }],
+    [
+      'POSTHOG_CODE_VARIABLES_MASK_PATTERNS',
+      'card, ssn',
+      { codeVariablesMaskPatterns: ['card', 'ssn'] },
+    ],
+    [
+      'POSTHOG_CODE_VARIABLES_IGNORE_PATTERNS',
+      '["^_", "tmp$"]',
+      { codeVariablesIgnorePatterns: ['^_', 'tmp$'] },
+    ],
     ['POSTHOG_IN_APP_MODULES', 'src/,@acme/', { inAppModules: ['src/', '@acme/'] }],
     ['POSTHOG_MW_CAPTURE_EXCEPTIONS', 'false', { captureExceptions: false }],
     ['POSTHOG_MW_CAPTURE_VIEWS', 'true', { captureViews: true }],
     ['POSTHOG_FLAG_DEFINITIONS_CACHE_TTL', '600', { flagDefinitionsCacheTtlMs: 600_000 }],
     ['POSTHOG_FLAG_DEFINITIONS_LOCK_TTL', '40', { flagDefinitionsLockTtlMs: 40_000 }],
-    ['POSTHOG_FLAG_DEFINITIONS_CACHE_PREFIX', 'acme:defs', { flagDefinitionsCachePrefix: 'acme:defs' }],
+    [
+      'POSTHOG_FLAG_DEFINITIONS_CACHE_PREFIX',
+      'acme:defs',
+      { flagDefinitionsCachePrefix: 'acme:defs' },
+    ],
     ['POSTHOG_FEATURE_FLAGS_CACHE_TTL', '2.5', { featureFlagsCacheTtlMs: 2_500 }],
     ['POSTHOG_FEATURE_FLAGS_CACHE_PREFIX', 'acme:flags', { featureFlagsCachePrefix: 'acme:flags' }],
     ['POSTHOG_POLL_INTERVAL', '10', { pollIntervalMs: 10_000 }],
@@ -101,7 +116,9 @@ describe('every environment variable', () => {
   });
 
   it('POSTHOG_PROJECT_API_KEY wins over POSTHOG_API_KEY', () => {
-    expect(parse({ POSTHOG_PROJECT_API_KEY: 'phc_a', POSTHOG_API_KEY: 'phc_b' }).apiKey).toBe('phc_a');
+    expect(parse({ POSTHOG_PROJECT_API_KEY: 'phc_a', POSTHOG_API_KEY: 'phc_b' }).apiKey).toBe(
+      'phc_a',
+    );
   });
 
   it('blank values count as unset', () => {
@@ -114,10 +131,18 @@ describe('every environment variable', () => {
 
   it('code options win over the environment', () => {
     const s = parse(
-      { POSTHOG_HOST: 'https://eu.i.posthog.com', POSTHOG_MW_CAPTURE_VIEWS: 'false', POSTHOG_POLL_INTERVAL: '5' },
+      {
+        POSTHOG_HOST: 'https://eu.i.posthog.com',
+        POSTHOG_MW_CAPTURE_VIEWS: 'false',
+        POSTHOG_POLL_INTERVAL: '5',
+      },
       { host: 'http://127.0.0.1:8000', captureViews: true, pollIntervalMs: 1_000 },
     );
-    expect(s).toMatchObject({ host: 'http://127.0.0.1:8000', captureViews: true, pollIntervalMs: 1_000 });
+    expect(s).toMatchObject({
+      host: 'http://127.0.0.1:8000',
+      captureViews: true,
+      pollIntervalMs: 1_000,
+    });
   });
 
   it('enabled=false with a key is disabled; enabled=true without a key stays disabled', () => {
@@ -170,7 +195,9 @@ describe('bad settings', () => {
     expect(errorOf(() => parse({ POSTHOG_IN_APP_MODULES: '[1, 2]' })).message).toBe(
       '[posthog-kit] POSTHOG_IN_APP_MODULES: expected a JSON array of strings or a comma-separated list, got "[1, 2]"',
     );
-    expect(errorOf(() => parse({ POSTHOG_CODE_VARIABLES_MASK_PATTERNS: '(unclosed' })).message).toBe(
+    expect(
+      errorOf(() => parse({ POSTHOG_CODE_VARIABLES_MASK_PATTERNS: '(unclosed' })).message,
+    ).toBe(
       '[posthog-kit] POSTHOG_CODE_VARIABLES_MASK_PATTERNS: expected a list of regular expressions, got "(unclosed"',
     );
     expect(errorOf(() => parse({}, { codeVariablesIgnorePatterns: ['ok', '[bad'] })).message).toBe(
@@ -180,13 +207,19 @@ describe('bad settings', () => {
 
   it('a lock TTL below the poll interval', () => {
     expect(
-      errorOf(() => parse({ POSTHOG_POLL_INTERVAL: '30', POSTHOG_FLAG_DEFINITIONS_LOCK_TTL: '10' })).message,
-    ).toBe('[posthog-kit] POSTHOG_FLAG_DEFINITIONS_LOCK_TTL: expected at least the poll interval (30 s), got 10 (number)');
+      errorOf(() => parse({ POSTHOG_POLL_INTERVAL: '30', POSTHOG_FLAG_DEFINITIONS_LOCK_TTL: '10' }))
+        .message,
+    ).toBe(
+      '[posthog-kit] POSTHOG_FLAG_DEFINITIONS_LOCK_TTL: expected at least the poll interval (30 s), got 10 (number)',
+    );
   });
 
   it('one error names every bad setting', () => {
     const error = errorOf(() =>
-      parse({ POSTHOG_HOST: 'nope', POSTHOG_POLL_INTERVAL: 'soon' }, { captureViews: 1, apiKey: 42, colour: 'red' }),
+      parse(
+        { POSTHOG_HOST: 'nope', POSTHOG_POLL_INTERVAL: 'soon' },
+        { captureViews: 1, apiKey: 42, colour: 'red' },
+      ),
     );
     expect(error.message).toBe(
       [
@@ -206,7 +239,9 @@ describe('bad settings', () => {
     expect(personal.message).toBe(
       '[posthog-kit] POSTHOG_PERSONAL_API_KEY: expected a personal API key (phx_...) or project secret key (phs_...), got a project API key (phc_...)',
     );
-    const wrongRedis = errorOf(() => parse({ POSTHOG_REDIS_URL: 'http://user:hunter2@cache:6379' }));
+    const wrongRedis = errorOf(() =>
+      parse({ POSTHOG_REDIS_URL: 'http://user:hunter2@cache:6379' }),
+    );
     expect(wrongRedis.message).toBe(
       '[posthog-kit] POSTHOG_REDIS_URL: expected a redis:// or rediss:// URL, got a string of 30 characters',
     );
