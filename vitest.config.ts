@@ -2,16 +2,20 @@ import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 import { projects } from './vitest.workspace.ts';
 
-const src = (pkg: string) =>
-  fileURLToPath(new URL(`./packages/${pkg}/src/index.ts`, import.meta.url));
+const src = (path: string) => fileURLToPath(new URL(`./packages/${path}`, import.meta.url));
 
 export default defineConfig({
   resolve: {
     // In-process tests run the sources; child processes and the Node 20 smoke run use dist.
-    alias: {
-      '@posthog-kit/core': src('core'),
-      '@posthog-kit/testing': src('testing'),
-    },
+    alias: [
+      { find: /^@posthog-kit\/core$/, replacement: src('core/src/index.ts') },
+      { find: /^@posthog-kit\/testing$/, replacement: src('testing/src/index.ts') },
+      {
+        find: /^@posthog-kit\/testing\/conformance$/,
+        replacement: src('testing/src/conformance/index.ts'),
+      },
+      { find: /^@posthog-kit\/(express|koa|hono|h3)$/, replacement: src('$1/src/index.ts') },
+    ],
   },
   test: {
     projects,

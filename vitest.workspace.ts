@@ -7,6 +7,7 @@ import type { TestProjectInlineConfiguration } from 'vitest/config';
 export const projects: TestProjectInlineConfiguration[] = [
   { extends: true, test: { name: 'core', root: 'packages/core' } },
   { extends: true, test: { name: 'testing', root: 'packages/testing' } },
+  { extends: true, test: { name: 'express', root: 'packages/express' } },
   { extends: true, test: { name: 'example-worker', root: 'examples/worker' } },
   { extends: true, test: { name: 'smoke-node20', root: 'smoke/node20' } },
 ];

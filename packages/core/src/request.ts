@@ -174,6 +174,12 @@ export class RequestTracker<TRaw = unknown> {
     r.kit.captureException(error, { properties: { $response_status_code: code ?? 500 } }, scope);
   }
 
+  /** Whether `end()` has work for this request (view capture, or a waitUntil flush). */
+  needsEnd(scope: RequestScope<TRaw> | undefined): boolean {
+    const r = scope?.resolved;
+    return r !== undefined && (r.captureViews || scope?.info?.waitUntil !== undefined);
+  }
+
   /** Ends a request: view capture (opt-in) and, on serverless, the flush handed to waitUntil. */
   end(scope: RequestScope<TRaw> | undefined, status: number | undefined, route?: string): void {
     const r = scope?.resolved;
@@ -275,13 +281,20 @@ export class RequestScope<TRaw = unknown> extends Scope {
     const info = this.info;
     if (!r || !info) return undefined;
     const resolve = r.resolveUser;
-    const user: ResolvedUser | null | undefined = resolve
+    const user: unknown = resolve
       ? callHook(r, 'resolveUser', () => resolve(info), undefined)
       : safeDefaultUser(info);
     if (!user || typeof user !== 'object') return undefined;
+    // Framework user objects vary: Passport's `id`, Mongo's `_id`, OIDC's `sub`.
+    const u = user as ResolvedUser & { _id?: unknown; userId?: unknown; sub?: unknown };
+    const rawId = u.id ?? u._id ?? u.userId ?? u.sub;
     const id =
-      user.id === undefined || user.id === null || user.id === '' ? undefined : String(user.id);
-    const email = typeof user.email === 'string' && user.email !== '' ? user.email : undefined;
+      typeof rawId === 'string' || typeof rawId === 'number' || typeof rawId === 'bigint'
+        ? String(rawId) || undefined
+        : rawId && typeof rawId === 'object' && typeof rawId.toString === 'function'
+          ? String(rawId)
+          : undefined;
+    const email = typeof u.email === 'string' && u.email !== '' ? u.email : undefined;
     return id === undefined && email === undefined ? undefined : { id, email };
   }
 
@@ -391,7 +404,7 @@ function put(tags: Properties, key: string, value: string | undefined): void {
   if (value !== undefined && value !== '') tags[key] = value;
 }
 
-function safeDefaultUser(info: RequestInfo<unknown>): ResolvedUser | null | undefined {
+function safeDefaultUser(info: RequestInfo<unknown>): unknown {
   try {
     return info.user?.();
   } catch {

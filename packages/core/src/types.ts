@@ -29,8 +29,11 @@ export interface RequestInfo<TRaw = unknown> {
   readonly raw: TRaw;
   /** A request header by lower-case name; the first value when repeated. */
   header(name: string): string | undefined;
-  /** The framework's default user (Passport's `req.user`, `ctx.state.user`, ...). */
-  user?(): ResolvedUser | null | undefined;
+  /**
+   * The framework's default user (Passport's `req.user`, `ctx.state.user`, ...), any shape:
+   * core reads `id` (or `_id`, `userId`, `sub`) and `email`.
+   */
+  user?(): unknown;
   /** The platform's `waitUntil` for this request (Workers, h3 on serverless), when it has one. */
   waitUntil?(promise: Promise<unknown>): void;
 }
