@@ -9,5 +9,6 @@ export const projects: TestProjectInlineConfiguration[] = [
   { extends: true, test: { name: 'testing', root: 'packages/testing' } },
   { extends: true, test: { name: 'express', root: 'packages/express' } },
   { extends: true, test: { name: 'example-worker', root: 'examples/worker' } },
+  { extends: true, test: { name: 'example-express', root: 'examples/express' } },
   { extends: true, test: { name: 'smoke-node20', root: 'smoke/node20' } },
 ];
