@@ -65,6 +65,12 @@ export {
   PostHogKit,
 } from './kit.ts';
 export {
+  type Closable,
+  installShutdownHooks,
+  type ShutdownHooksOptions,
+  shutdownOnClose,
+} from './lifecycle.ts';
+export {
   type MiddlewareOptions,
   type RequestOptions,
   RequestScope,

@@ -110,6 +110,17 @@ const CLIENT_DEFAULTS: Partial<PostHogOptions> = {
 const DEFAULT_SHUTDOWN_TIMEOUT_MS = 5_000;
 
 /**
+ * posthog-node's client, quiet: a failed background flush is already emitted as
+ * 'error' (reported through the kit's error mode); posthog-node would also print it
+ * with console.error, past the error mode and the logger.
+ */
+class KitClient extends PostHog {
+  protected override flushAutomatic(): Promise<void> {
+    return super.flushAutomatic().catch(() => {});
+  }
+}
+
+/**
  * One configured PostHog: settings, the posthog-node client (none when disabled:
  * every call is then a cheap no-op), the error mode and the context store.
  */
@@ -156,7 +167,7 @@ export class PostHogKit {
 
   private createClient(options: PostHogKitOptions): PostHog {
     const s = this.settings;
-    const client = new PostHog(s.apiKey as string, {
+    const client = new KitClient(s.apiKey as string, {
       ...CLIENT_DEFAULTS,
       host: s.host,
       secretKey: s.personalApiKey,

@@ -266,6 +266,37 @@ describe('error modes', () => {
   });
 });
 
+describe('PostHog answering "try later"', () => {
+  it('keeps the events queued through 5xx, 429 and dropped connections, and sends them all after', async () => {
+    const kit = make({ logger: memoryLogger() });
+    for (const fault of [
+      { status: 503 },
+      { status: 429 },
+      { status: 500 },
+      { drop: true as const },
+    ]) {
+      emulator.fault('batch', { ...fault, times: 1 });
+      for (let i = 0; i < 5; i++) kit.capture('kept', { distinctId: `u${i}` });
+      await kit.flush();
+    }
+    expect(emulator.events).toHaveLength(0);
+    await kit.flush();
+    expect(emulator.events.filter((e) => e.event === 'kept')).toHaveLength(20);
+  });
+
+  it('a 400 (a batch PostHog will never take) is dropped, not retried forever', async () => {
+    const logger = memoryLogger();
+    const kit = make({ logger });
+    emulator.fault('batch', { status: 400, times: 1 });
+    kit.capture('rejected', { distinctId: 'u' });
+    await kit.flush();
+    kit.capture('next', { distinctId: 'u' });
+    await kit.flush();
+    expect(emulator.events.map((e) => e.event)).toEqual(['next']);
+    expect(logger.lines.some((l) => l.includes('flush failed'))).toBe(true);
+  });
+});
+
 describe('shutdown', () => {
   it('flushes what is queued', async () => {
     const kit = make();

@@ -358,7 +358,10 @@ class Emulator implements PostHogEmulator {
   private finish(record: RecordedRequest, answer: Answer): void {
     record.status = answer.status;
     if (!this.settings.quiet) {
-      const query = new URLSearchParams(record.query).toString();
+      // The project key travels as `token`: never print it, even a test one.
+      const params = new URLSearchParams(record.query);
+      for (const secret of ['token', 'api_key']) if (params.has(secret)) params.set(secret, '***');
+      const query = params.toString().replace(/%2A/g, '*');
       const detail = [
         answer.events === undefined
           ? ''
