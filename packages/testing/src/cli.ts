@@ -21,6 +21,7 @@ Options:
   --project-key <key>   project API key to accept (default phc_test_emulator)
   --personal-key <key>  personal API key for /flags/definitions (default phx_test_emulator)
   --print-events        print each received event on one line
+  --count-only          count events without keeping them (load tests)
   --quiet               do not print a line per request
   -h, --help            show this help`;
 
@@ -88,6 +89,7 @@ async function main(): Promise<void> {
     ...(values['project-key'] !== undefined && { projectApiKey: values['project-key'] }),
     ...(values['personal-key'] !== undefined && { personalApiKey: values['personal-key'] }),
     ...(values['print-events'] && { onEvent: (event) => console.log(eventLine(event)) }),
+    ...(values['count-only'] && { keepEvents: false }),
   }).catch((error: Error) => fail(error.message));
 
   console.log(`PostHog emulator listening on ${emulator.url}`);
@@ -113,6 +115,7 @@ function parse() {
       'project-key': { type: 'string' },
       'personal-key': { type: 'string' },
       'print-events': { type: 'boolean' },
+      'count-only': { type: 'boolean' },
       quiet: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },

@@ -44,6 +44,7 @@ interface Settings {
   projectApiKey: string;
   personalApiKey: string;
   quiet: boolean;
+  keepEvents: boolean;
   log: (line: string) => void;
   onEvent: ((event: RecordedEvent) => void) | undefined;
   onRequest: ((request: RecordedRequest) => void) | undefined;
@@ -76,6 +77,7 @@ class Emulator implements PostHogEmulator {
   private readonly faults = new FaultQueue();
   private address = { url: '', port: 0 };
   private eventList: RecordedEvent[] = [];
+  private accepted = 0;
   private requestList: RecordedRequest[] = [];
   private definitions: FlagDefinition[] = [];
   private mapping: GroupTypeMapping = {};
@@ -109,6 +111,10 @@ class Emulator implements PostHogEmulator {
   get personalApiKey() {
     return this.settings.personalApiKey;
   }
+  get eventCount(): number {
+    return this.accepted;
+  }
+
   get events(): readonly RecordedEvent[] {
     return this.eventList;
   }
@@ -185,6 +191,7 @@ class Emulator implements PostHogEmulator {
 
   reset(): void {
     this.eventList = [];
+    this.accepted = 0;
     this.requestList = [];
     this.counts = { definitions: 0, served: 0, notModified: 0, flags: 0, batch: 0 };
     this.faults.clear();
@@ -421,7 +428,8 @@ class Emulator implements PostHogEmulator {
         body: { error: `api_key ${problem}: send the emulator's projectApiKey` },
       };
     }
-    this.eventList.push(...events);
+    this.accepted += events.length;
+    if (this.settings.keepEvents) this.eventList.push(...events);
     for (const event of events) this.callback('onEvent', () => this.settings.onEvent?.(event));
     this.wakeWaiters();
     return { status: 200, body: { status: 1 }, events: events.length };
@@ -539,6 +547,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Post
     projectApiKey: requireKey('projectApiKey', options.projectApiKey ?? 'phc_test_emulator'),
     personalApiKey: requireKey('personalApiKey', options.personalApiKey ?? 'phx_test_emulator'),
     quiet: options.quiet ?? true,
+    keepEvents: options.keepEvents ?? true,
     log: options.log ?? ((line) => console.log(line)),
     onEvent: options.onEvent,
     onRequest: options.onRequest,

@@ -208,6 +208,12 @@ export interface EmulatorOptions {
   port?: number;
   /** Print nothing; set to false to log one line per request. @default true */
   quiet?: boolean;
+  /**
+   * Keep every accepted event in `events`. Off, events are only counted (`eventCount`):
+   * for load tests that send millions.
+   * @default true
+   */
+  keepEvents?: boolean;
   /** Where request lines go when not quiet. @default console.log */
   log?: (line: string) => void;
   /** Called for every accepted event. @default undefined */
@@ -244,6 +250,8 @@ export interface PostHogEmulator {
   readonly flagsRequestCount: number;
   /** Requests to the capture endpoints. */
   readonly batchRequestCount: number;
+  /** Events accepted since start or `reset()`, kept or not. */
+  readonly eventCount: number;
   /**
    * Resolves with the matching events once enough have arrived: a number waits for that many
    * events, a function for one event it accepts, an object for `count` events that match.

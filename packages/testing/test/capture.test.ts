@@ -20,6 +20,21 @@ const batch = (events: unknown[], apiKey = 'phc_test_emulator') => ({
 });
 
 describe('capture', () => {
+  it('keepEvents: false counts events without keeping them', async () => {
+    const counting = await startEmulator({ keepEvents: false });
+    try {
+      const client = clientFor(counting);
+      for (let i = 0; i < 30; i++) client.capture({ distinctId: `u${i}`, event: 'load' });
+      await client.flush();
+      expect(counting.eventCount).toBe(30);
+      expect(counting.events).toHaveLength(0);
+      counting.reset();
+      expect(counting.eventCount).toBe(0);
+    } finally {
+      await counting.close();
+    }
+  });
+
   it('records what posthog-node sends, gzipped, in order', async () => {
     const client = clientFor(emulator);
     client.capture({ distinctId: 'u1', event: 'signed up', properties: { plan: 'pro' } });

@@ -1,0 +1,37 @@
+// One benchmark app: `node apps/server.ts <framework> <config>`; prints `ready {"port": n}`.
+// With STATS=1 (and --expose-gc) a second port answers heap and handle counts after a GC,
+// outside the framework, for the memory benchmark.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Config } from './common.ts';
+
+const [framework, config] = process.argv.slice(2) as [string, Config];
+const mod = (await import(`./${framework}.ts`)) as {
+  start(config: Config, port: number): Promise<Server>;
+};
+const server = await mod.start(config, 0);
+if (!server.listening) await new Promise((resolve) => server.once('listening', resolve));
+const port = (server.address() as AddressInfo).port;
+
+let statsPort: number | undefined;
+if (process.env.STATS === '1') {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  const stats = createServer((_req, res) => {
+    gc?.();
+    gc?.();
+    const resources: Record<string, number> = {};
+    for (const kind of process.getActiveResourcesInfo())
+      resources[kind] = (resources[kind] ?? 0) + 1;
+    const processListeners = process
+      .eventNames()
+      .reduce((n, name) => n + process.listenerCount(name), 0);
+    res.setHeader('content-type', 'application/json');
+    res.end(
+      JSON.stringify({ heapUsed: process.memoryUsage().heapUsed, resources, processListeners }),
+    );
+  });
+  await new Promise<void>((resolve) => stats.listen(0, '127.0.0.1', resolve));
+  statsPort = (stats.address() as AddressInfo).port;
+}
+console.log(`ready ${JSON.stringify({ port, statsPort })}`);
+process.once('SIGTERM', () => process.exit(0));
