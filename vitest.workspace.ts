@@ -8,7 +8,9 @@ export const projects: TestProjectInlineConfiguration[] = [
   { extends: true, test: { name: 'core', root: 'packages/core' } },
   { extends: true, test: { name: 'testing', root: 'packages/testing' } },
   { extends: true, test: { name: 'express', root: 'packages/express' } },
+  { extends: true, test: { name: 'koa', root: 'packages/koa' } },
   { extends: true, test: { name: 'example-worker', root: 'examples/worker' } },
   { extends: true, test: { name: 'example-express', root: 'examples/express' } },
+  { extends: true, test: { name: 'example-koa', root: 'examples/koa' } },
   { extends: true, test: { name: 'smoke-node20', root: 'smoke/node20' } },
 ];

@@ -63,7 +63,9 @@ try {
             errors: result.errors + result.non2xx,
             events: after.events - before.events,
           };
-          ((samples[framework] ??= {})[config] ??= []).push(sample);
+          const byConfig = samples[framework] ?? {};
+          samples[framework] = byConfig;
+          byConfig[config] = [...(byConfig[config] ?? []), sample];
           console.error(
             `round ${round} ${framework.padEnd(8)} ${config.padEnd(16)} ${Math.round(sample.rps)} req/s  p99 ${sample.p99} ms  errors ${sample.errors}  events ${sample.events}`,
           );

@@ -31,9 +31,9 @@ export function summarise(
 ): { areas: Record<string, number>; functions: Array<[string, number]> } {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
   const timeOf = new Map<number, number>();
-  profile.samples.forEach((id, i) =>
-    timeOf.set(id, (timeOf.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)),
-  );
+  profile.samples.forEach((id, i) => {
+    timeOf.set(id, (timeOf.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
+  });
   let total = 0;
   const areas: Record<string, number> = {};
   const functions = new Map<string, number>();

@@ -19,7 +19,7 @@ const { flag, startEmulator } = require('@posthog-kit/testing');
     JSON.stringify({
       node: process.version,
       local: enabled,
-      distinctId: event && event.distinctId,
+      distinctId: event?.distinctId,
     }),
   );
 })();

@@ -1,5 +1,5 @@
 // The app: the adapter first, routes, the error handler last.
-import { capture, featureEnabled, type PostHogKit } from '@posthog-kit/core';
+import { capture, type PostHogKit } from '@posthog-kit/core';
 import { posthog, posthogErrorHandler } from '@posthog-kit/express';
 import express from 'express';
 

@@ -66,7 +66,7 @@ export function sanitizeHeaderId(value: string | null | undefined): string | und
   if (typeof value !== 'string') return undefined;
   const clean = value.replace(CONTROL_CHARS, '').trim();
   if (clean === '') return undefined;
-  return clean.length > MAX_HEADER_ID ? clean.slice(0, MAX_HEADER_ID) : clean;
+  return clean.length > MAX_HEADER_ID ? clean.slice(0, MAX_HEADER_ID).trimEnd() : clean;
 }
 
 /** The middleware's effective settings for one kit, resolved once. */
