@@ -3,7 +3,7 @@ import { ContextStore, defaultContextStorage, type Scope } from './context.ts';
 import { describeError, ErrorReporter } from './errors.ts';
 import { markCaptured, wasCaptured } from './exceptions.ts';
 import { type PostHogKitOptions, parseSettings, type ResolvedSettings } from './settings.ts';
-import { Transport } from './transport.ts';
+import { reportedByTransport, Transport } from './transport.ts';
 import type { Groups, Properties, RequestHooks } from './types.ts';
 import { validateSetup } from './validation.ts';
 
@@ -135,6 +135,7 @@ export class PostHogKit {
   /** Settles when startup validation is done (at once when it is off). */
   readonly ready: Promise<void>;
   /** @internal */ readonly transport: Transport;
+  private readonly baseFetch: typeof fetch;
   private shutdownPromise: Promise<void> | undefined;
 
   constructor(options: PostHogKitOptions = {}) {
@@ -154,7 +155,8 @@ export class PostHogKit {
       resolveUser: options.resolveUser,
       shouldCaptureError: options.shouldCaptureError,
     };
-    this.transport = new Transport(options.fetch);
+    this.baseFetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+    this.transport = new Transport(this.baseFetch, this.errors, settings.host);
     this.client = settings.enabled ? this.createClient(options) : undefined;
     this.ready =
       settings.validateOnStartup && this.client ? this.startupValidation() : Promise.resolve();
@@ -176,7 +178,9 @@ export class PostHogKit {
       fetch: this.transport.fetch as PostHogOptions['fetch'],
       ...(options.clientOptions as Partial<PostHogOptions> | undefined),
     });
-    client.on('error', (error: unknown) => this.errors.background('posthog-node', error));
+    client.on('error', (error: unknown) => {
+      if (!reportedByTransport(error)) this.errors.background('posthog-node', error);
+    });
     if (s.debug) client.debug(true);
     return client;
   }
@@ -196,7 +200,8 @@ export class PostHogKit {
    * A failure names the key or host that is wrong and goes through the error mode.
    */
   async validate(): Promise<void> {
-    const problem = await validateSetup(this.settings, this.transport.fetch);
+    // The plain fetch: validation reports its own findings, the transport would repeat them.
+    const problem = await validateSetup(this.settings, this.baseFetch);
     if (problem) this.errors.foreground('validation', new Error(problem), problem);
   }
 

@@ -1,33 +1,120 @@
+import { describeError, type ErrorReporter } from './errors.ts';
+
+type Endpoint = 'batch' | 'flags' | 'definitions' | 'other';
+
+function endpointOf(url: string): Endpoint {
+  if (url.includes('/flags/definitions') || url.includes('/local_evaluation')) return 'definitions';
+  if (url.includes('/flags/?') || url.includes('/decide/')) return 'flags';
+  if (url.includes('/batch/') || url.includes('/i/v0/e')) return 'batch';
+  return 'other';
+}
+
+/** What each endpoint failing means for the app, said once per outage. */
+const CONSEQUENCE: Record<Endpoint, string> = {
+  batch: 'events stay queued (up to maxQueueSize) and are sent when it answers again',
+  flags: 'flags answer their defaults until it answers again',
+  definitions:
+    'local evaluation keeps the definitions it has (or asks /flags) until it answers again',
+  other: 'retrying later',
+};
+
 /**
- * The fetch posthog-node and the kit use. It counts failed flag requests, so a flag
- * look-up that came back empty can tell "PostHog failed" from "no such flag"; and it
- * turns a batch answered "try later" (408, 429, 5xx) into a network error, because
- * posthog-node drops a batch after an HTTP error but keeps it queued after a network
- * error: PostHog being down then costs no event that fits the queue.
+ * The fetch posthog-node and the kit use. It reports each PostHog failure once per
+ * outage and per endpoint through the error mode (posthog-node would report every
+ * attempt), says when PostHog answers again, and counts failed flag requests so a flag
+ * look-up that came back empty can tell "PostHog failed" from "no such flag".
+ *
+ * Two answers are reshaped for posthog-node: a batch answered "try later" (408, 429,
+ * 5xx) becomes a network error, because posthog-node drops a batch after an HTTP error
+ * but keeps it queued after a network error, so an outage costs no event that fits
+ * the queue; and a 402 (quota) on flag definitions becomes an empty set, which is what
+ * posthog-node does with it anyway (flags fall back to their defaults), without its
+ * extra console line.
  */
 export class Transport {
   /** Failed `/flags` requests since the kit started (network errors and non-2xx answers). */
   flagFailures = 0;
   readonly fetch: typeof fetch;
+  private readonly reporter: ErrorReporter;
+  private readonly host: string;
 
-  constructor(base: typeof fetch | undefined) {
+  constructor(base: typeof fetch | undefined, reporter: ErrorReporter, host: string) {
+    this.reporter = reporter;
+    this.host = host;
     const inner = base ?? ((input, init) => globalThis.fetch(input, init));
     this.fetch = async (input, init) => {
-      const url = urlOf(input);
-      const flags = url.includes('/flags/?');
+      const endpoint = endpointOf(urlOf(input));
+      let res: Response;
       try {
-        const res = await inner(input, init);
-        if (flags && !res.ok) this.flagFailures++;
-        if (isBatch(url) && isTemporary(res.status)) {
-          await res.body?.cancel().catch(() => {});
-          throw new TemporaryFailure(res.status);
-        }
-        return res;
+        res = await inner(input, init);
       } catch (error) {
-        if (flags) this.flagFailures++;
+        if (endpoint === 'flags') this.flagFailures++;
+        this.down(endpoint, describeError(error));
         throw error;
       }
+      if (res.ok || res.status === 304) {
+        this.up(endpoint);
+        return res;
+      }
+      if (endpoint === 'flags') this.flagFailures++;
+      return this.refused(endpoint, res);
     };
+  }
+
+  private async refused(endpoint: Endpoint, res: Response): Promise<Response> {
+    const status = res.status;
+    if (status === 401 || status === 403) {
+      const key =
+        endpoint === 'definitions' ? 'POSTHOG_PERSONAL_API_KEY' : 'POSTHOG_PROJECT_API_KEY';
+      const need = endpoint === 'definitions' ? ' (it needs feature flag read access)' : '';
+      this.reporter.outage(
+        `posthog:${endpoint}`,
+        undefined,
+        `${key}: rejected by ${this.host} (HTTP ${status})${need}; ${CONSEQUENCE[endpoint]}`,
+      );
+      return res;
+    }
+    if (endpoint === 'batch') {
+      if (status === 408 || status === 429 || status >= 500) {
+        this.down(endpoint, `HTTP ${status}`);
+        await res.body?.cancel().catch(() => {});
+        throw new TemporaryFailure(status);
+      }
+      // 413 is posthog-node's to handle (it splits the batch); other refusals are final.
+      if (status !== 413) {
+        this.reporter.outage(
+          'posthog:batch',
+          undefined,
+          `PostHog rejected a batch (HTTP ${status}); its events were dropped`,
+        );
+      }
+      return res;
+    }
+    if (endpoint === 'definitions' && status === 402) {
+      this.reporter.outage(
+        'posthog:definitions',
+        undefined,
+        `flag definitions: ${this.host} answered HTTP 402, the feature flag quota is exceeded; flags answer their defaults until it is lifted`,
+      );
+      await res.body?.cancel().catch(() => {});
+      return Response.json({ flags: [], group_type_mapping: {}, cohorts: {} });
+    }
+    this.down(endpoint, `HTTP ${status}`);
+    return res;
+  }
+
+  private down(endpoint: Endpoint, why: string): void {
+    this.reporter.outage(
+      `posthog:${endpoint}`,
+      undefined,
+      `PostHog ${endpoint} requests to ${this.host} are failing (${why}); ${CONSEQUENCE[endpoint]}`,
+    );
+  }
+
+  private up(endpoint: Endpoint): void {
+    if (this.reporter.recovered(`posthog:${endpoint}`)) {
+      this.reporter.warn(`PostHog ${endpoint} requests to ${this.host} work again`);
+    }
   }
 }
 
@@ -42,14 +129,19 @@ export class TemporaryFailure extends Error {
   }
 }
 
+/**
+ * Errors posthog-node emits that the transport has reported already (once per outage):
+ * failed requests, and its poller's messages about refused definitions.
+ */
+export function reportedByTransport(error: unknown): boolean {
+  const name = (error as { name?: unknown } | null)?.name;
+  return (
+    name === 'PostHogFetchHttpError' ||
+    name === 'PostHogFetchNetworkError' ||
+    name === 'ClientError'
+  );
+}
+
 function urlOf(input: RequestInfo | URL): string {
   return typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
-}
-
-function isBatch(url: string): boolean {
-  return url.includes('/batch/');
-}
-
-function isTemporary(status: number): boolean {
-  return status === 408 || status === 429 || status >= 500;
 }
