@@ -44,7 +44,24 @@ case "$cmd" in
     node20="$(find_node20 || true)"
     if [ -n "$node20" ]; then export NODE20_BIN="$node20"; fi
     pnpm -s build >&2
-    exec pnpm -s vitest run "$@"
+    log="$(mktemp)"
+    report="$(mktemp)"
+    set +e
+    pnpm -s vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@" 2>&1 | tee "$log"
+    status=${PIPESTATUS[0]}
+    set -e
+    # No key in anything the whole suite printed: keys of the tests and the emulator included.
+    if grep -nE 'ph[cxs]_[A-Za-z0-9]{6,}' "$log" >&2; then
+      say "FAILED: the lines above print an API key"
+      status=1
+    fi
+    node -e '
+      const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+      const skipped = r.numPendingTests + r.numTodoTests;
+      console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed, ${skipped} skipped`);
+    ' "$report" || true
+    rm -f "$log" "$report"
+    exit "$status"
     ;;
   bench)
     pnpm -s build >&2

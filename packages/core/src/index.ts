@@ -72,6 +72,7 @@ export {
 } from './lifecycle.ts';
 export {
   type MiddlewareOptions,
+  maskUrl,
   type RequestOptions,
   RequestScope,
   RequestTracker,

@@ -311,7 +311,7 @@ export class RequestScope<TRaw = unknown> extends Scope {
     const key = user ? `${user.id}\u0000${user.email}` : '';
     if (this.tagCache && this.tagCacheKey === key) return this.tagCache;
     let tags: Properties = {};
-    put(tags, '$current_url', info.url);
+    put(tags, '$current_url', maskUrl(info.url));
     put(tags, '$request_method', info.method);
     put(tags, '$request_path', info.path);
     put(tags, '$ip', info.ip);
@@ -398,6 +398,35 @@ export class RequestScope<TRaw = unknown> extends Scope {
   setSessionId(sessionId: string): void {
     this.own.sessionId = sessionId;
   }
+}
+
+// Query parameters that carry credentials; their values never leave the process.
+const SECRET_PARAM =
+  /token|passw|pwd|secret|api[-_]?key|auth|credential|private[-_]?key|jwt|signature|^sig$|^code$|^key$/i;
+
+/** The URL with credentials in query parameters (and anything shaped like a PostHog key) masked. */
+export function maskUrl(url: string): string {
+  const query = url.indexOf('?');
+  if (query < 0) return url;
+  const hash = url.indexOf('#', query);
+  const end = hash < 0 ? url.length : hash;
+  const masked = url
+    .slice(query + 1, end)
+    .split('&')
+    .map((pair) => {
+      const eq = pair.indexOf('=');
+      if (eq < 0) return pair;
+      let name = pair.slice(0, eq);
+      try {
+        name = decodeURIComponent(name);
+      } catch {
+        // Keep the raw name.
+      }
+      return SECRET_PARAM.test(name) ? `${pair.slice(0, eq)}=[redacted]` : pair;
+    })
+    .join('&')
+    .replace(/ph[cxs]_[A-Za-z0-9_-]{4,}/g, '[redacted]');
+  return `${url.slice(0, query + 1)}${masked}${url.slice(end)}`;
 }
 
 function put(tags: Properties, key: string, value: string | undefined): void {

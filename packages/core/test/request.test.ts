@@ -6,6 +6,7 @@ import {
   configure,
   getContextDistinctId,
   type MiddlewareOptions,
+  maskUrl,
   type PostHogKit,
   type RequestInfo,
   type RequestScope,
@@ -115,6 +116,23 @@ describe('tracing headers', () => {
     expect(events.find((e) => e.event === 'long')?.distinctId).toBe('a'.repeat(1000));
     const blank = events.find((e) => e.event === 'blank');
     expect(blank?.properties.$process_person_profile).toBe(false);
+  });
+});
+
+describe('$current_url', () => {
+  it('masks credentials in query parameters and anything shaped like a PostHog key', () => {
+    expect(
+      maskUrl(
+        'https://a.io/cb?code=abc&state=xyz&access_token=t1&api_key=k&plain=phc_abcdefgh#frag',
+      ),
+    ).toBe(
+      'https://a.io/cb?code=[redacted]&state=xyz&access_token=[redacted]&api_key=[redacted]&plain=[redacted]#frag',
+    );
+    expect(maskUrl('https://a.io/x?page=2&q=shoes')).toBe('https://a.io/x?page=2&q=shoes');
+    expect(maskUrl('https://a.io/x')).toBe('https://a.io/x');
+    expect(maskUrl('https://a.io/x?Password=hunter2&flag')).toBe(
+      'https://a.io/x?Password=[redacted]&flag',
+    );
   });
 });
 
