@@ -13,4 +13,5 @@ export const projects: TestProjectInlineConfiguration[] = [
   { extends: true, test: { name: 'example-express', root: 'examples/express' } },
   { extends: true, test: { name: 'example-koa', root: 'examples/koa' } },
   { extends: true, test: { name: 'smoke-node20', root: 'smoke/node20' } },
+  { extends: true, test: { name: 'reliability', root: 'reliability' } },
 ];

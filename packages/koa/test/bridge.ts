@@ -1,0 +1,48 @@
+// The bridge the conformance and reliability suites drive this adapter through.
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import Router from '@koa/router';
+import type { AdapterBridge } from '@posthog-kit/testing/conformance';
+import createHttpError from 'http-errors';
+import Koa from 'koa';
+import { posthog } from '../src/index.ts';
+
+export const koaBridge: AdapterBridge = {
+  name: 'Koa 3',
+  // What ctx.throw(status, message) throws.
+  httpError: (status, message) => createHttpError(status, message),
+  async start({ posthog: options, routes }) {
+    const app = new Koa();
+    // No default error logging; responses are the same either way (Koa never sends stacks).
+    app.silent = true;
+    if (options) app.use(posthog(options));
+    app.use(async (ctx, next) => {
+      const user = ctx.get('x-test-user');
+      if (user) ctx.state.user = JSON.parse(user);
+      await next();
+    });
+    const router = new Router();
+    for (const route of routes) {
+      router[route.method === 'GET' ? 'get' : 'post'](route.path, async (ctx) => {
+        const out = await route.handler({
+          posthog: options ? ctx.state.posthog : undefined,
+          params: ctx.params,
+        });
+        ctx.status = out.status ?? 200;
+        ctx.set(out.headers ?? {});
+        // A string body: Koa answers a null body with 204.
+        ctx.type = 'application/json';
+        ctx.body = JSON.stringify(out.body ?? null);
+      });
+    }
+    app.use(router.routes());
+    const server: Server = await new Promise((resolve) => {
+      const s = app.listen(0, '127.0.0.1', () => resolve(s));
+    });
+    const { port } = server.address() as AddressInfo;
+    return {
+      url: `http://127.0.0.1:${port}`,
+      close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    };
+  },
+};

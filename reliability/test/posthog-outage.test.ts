@@ -1,0 +1,105 @@
+// PostHog failing (5xx, timing out, dropping connections) while an app serves traffic
+// through each adapter: no failed app request, p99 within 1.2x of the healthy run, and
+// after recovery every event that fits the queue arrives.
+import { createPostHogKit, type KitLogger } from '@posthog-kit/core';
+import { type Fault, startEmulator } from '@posthog-kit/testing';
+import type { RouteSpec } from '@posthog-kit/testing/conformance';
+import { afterAll, describe, expect, it } from 'vitest';
+import { bridges, drive, Figures, type LoadResult, ms, percentile } from './harness.ts';
+
+const WARMUP = 200;
+// Healthy and faulted blocks alternate, so both see the same machine; p99 over the pooled blocks.
+const BLOCKS = 5;
+const BLOCK = 300;
+const EVENTS_PER_REQUEST = 2;
+
+const routes: RouteSpec[] = [
+  {
+    method: 'GET',
+    path: '/work',
+    handler: ({ posthog }) => {
+      posthog?.capture('work_slot');
+      posthog?.kit?.capture('work_kit', undefined, posthog);
+      return { body: { ok: true } };
+    },
+  },
+];
+
+const scenarios: Array<[string, Fault]> = [
+  ['PostHog answers 503', { status: 503 }],
+  ['PostHog times out', { delayMs: 3_000 }],
+  ['PostHog drops connections', { drop: true }],
+];
+
+const quiet: KitLogger = { warn: () => {}, error: () => {} };
+const figures = new Figures(
+  `PostHog outage while serving traffic: ${BLOCKS} healthy and ${BLOCKS} faulted blocks of ${BLOCK} requests, alternating`,
+);
+afterAll(() => figures.print());
+
+describe.each(bridges)('$name', (bridge) => {
+  it.each(scenarios)(
+    '%s',
+    async (name, fault) => {
+      // A fresh emulator: a batch delayed by the previous scenario must not land in this one.
+      const emulator = await startEmulator();
+      const kit = createPostHogKit({
+        env: {},
+        apiKey: emulator.projectApiKey,
+        host: emulator.url,
+        logger: quiet,
+        clientOptions: {
+          flushAt: 50,
+          flushInterval: 250,
+          requestTimeout: 500,
+          fetchRetryDelay: 100,
+        },
+      });
+      const app = await bridge.start({ posthog: { kit }, routes });
+      try {
+        const url = `${app.url}/work`;
+        await drive(url, WARMUP);
+        await kit.flush();
+        const healthy: LoadResult[] = [];
+        const faulted: LoadResult[] = [];
+        let failedRequests = 0;
+        for (let block = 0; block < BLOCKS; block++) {
+          const ok = await drive(url, BLOCK);
+          emulator.fault('batch', fault);
+          const bad = await drive(url, BLOCK);
+          emulator.clearFaults();
+          healthy.push(ok);
+          faulted.push(bad);
+          failedRequests += ok.failed + bad.failed;
+        }
+        await kit.flush();
+        await kit.flush();
+        const sent = (WARMUP + 2 * BLOCKS * BLOCK) * EVENTS_PER_REQUEST;
+        // At-least-once: a batch whose answer timed out may have been taken and is sent again;
+        // PostHog keeps one event per uuid, so unique uuids are what arrived.
+        const received = new Set(emulator.events.map((e) => e.uuid)).size;
+        const p99Healthy = percentile(healthy, 99);
+        const p99Faulted = percentile(faulted, 99);
+        figures.add({
+          adapter: bridge.name,
+          scenario: name,
+          'failed requests': failedRequests,
+          'p99 healthy ms': ms(p99Healthy),
+          'p99 during fault ms': ms(p99Faulted),
+          'p99 ratio': ms(p99Faulted / p99Healthy),
+          'events sent': sent,
+          'events received (unique)': received,
+          'duplicates (retried after a timeout)': emulator.events.length - received,
+        });
+        expect(failedRequests).toBe(0);
+        expect(received).toBe(sent);
+        expect(p99Faulted).toBeLessThanOrEqual(1.2 * p99Healthy);
+      } finally {
+        await app.close();
+        await kit.shutdown(1_000);
+        await emulator.close();
+      }
+    },
+    60_000,
+  );
+});
