@@ -32,3 +32,5 @@ latencies.sort((a, b) => a - b);
 const at = (p: number) =>
   latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))];
 console.log(JSON.stringify({ requests, failed, p50: at(50), p99: at(99), latencies }));
+
+export {};
