@@ -1,9 +1,9 @@
 // The app: the adapter first, routes, the error handler last.
 import { capture, type PostHogKit } from '@posthog-kit/core';
 import { posthog, posthogErrorHandler } from '@posthog-kit/express';
-import express from 'express';
+import express, { type Express } from 'express';
 
-export function createApp(kit?: PostHogKit) {
+export function createApp(kit?: PostHogKit): Express {
   const app = express();
   app.use(express.json());
   app.use(posthog({ kit, captureViews: true }));
