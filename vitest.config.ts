@@ -10,11 +10,11 @@ export default defineConfig({
     alias: [
       { find: /^@posthog-kit\/core$/, replacement: src('core/src/index.ts') },
       { find: /^@posthog-kit\/testing$/, replacement: src('testing/src/index.ts') },
+
       {
-        find: /^@posthog-kit\/testing\/conformance$/,
-        replacement: src('testing/src/conformance/index.ts'),
+        find: /^@posthog-kit\/(express|koa|hono|h3|conformance)$/,
+        replacement: src('$1/src/index.ts'),
       },
-      { find: /^@posthog-kit\/(express|koa|hono|h3)$/, replacement: src('$1/src/index.ts') },
     ],
   },
   test: {

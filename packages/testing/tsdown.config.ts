@@ -5,7 +5,6 @@ export default defineConfig([
   // The emulator is a Node HTTP server, so this package builds for Node, not the neutral base.
   {
     ...base,
-    entry: { index: 'src/index.ts', conformance: 'src/conformance/index.ts' },
     platform: 'node',
   },
   {

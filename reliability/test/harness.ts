@@ -3,14 +3,16 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import type { AdapterBridge } from '@posthog-kit/testing/conformance';
+import type { AdapterBridge } from '@posthog-kit/conformance';
 import { expressBridge } from '../../packages/express/test/bridge.ts';
+import { h3Bridge } from '../../packages/h3/test/bridge.ts';
+import { honoBridge } from '../../packages/hono/test/bridge.ts';
 import { koaBridge } from '../../packages/koa/test/bridge.ts';
 
 const run = promisify(execFile);
 
 /** Every adapter, driven through its conformance bridge. */
-export const bridges: AdapterBridge[] = [expressBridge, koaBridge];
+export const bridges: AdapterBridge[] = [expressBridge, koaBridge, honoBridge, h3Bridge];
 
 export interface LoadResult {
   requests: number;

@@ -3,7 +3,7 @@
 // after recovery every event that fits the queue arrives.
 import { createPostHogKit, type KitLogger } from '@posthog-kit/core';
 import { type Fault, startEmulator } from '@posthog-kit/testing';
-import type { RouteSpec } from '@posthog-kit/testing/conformance';
+import type { RouteSpec } from '@posthog-kit/conformance';
 import { afterAll, describe, expect, it } from 'vitest';
 import { bridges, drive, Figures, type LoadResult, ms, percentile } from './harness.ts';
 

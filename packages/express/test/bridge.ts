@@ -1,7 +1,7 @@
 // The bridge the conformance and reliability suites drive this adapter through.
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { AdapterBridge } from '@posthog-kit/testing/conformance';
+import type { AdapterBridge } from '@posthog-kit/conformance';
 import express, { type Request } from 'express';
 import { posthog, posthogErrorHandler } from '../src/index.ts';
 

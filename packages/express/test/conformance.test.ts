@@ -1,4 +1,4 @@
-import { adapterConformance } from '@posthog-kit/testing/conformance';
+import { adapterConformance } from '@posthog-kit/conformance';
 import { expressBridge } from './bridge.ts';
 
 adapterConformance(expressBridge);

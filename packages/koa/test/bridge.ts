@@ -2,7 +2,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Router from '@koa/router';
-import type { AdapterBridge } from '@posthog-kit/testing/conformance';
+import type { AdapterBridge } from '@posthog-kit/conformance';
 import createHttpError from 'http-errors';
 import Koa from 'koa';
 import { posthog } from '../src/index.ts';

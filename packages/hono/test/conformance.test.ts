@@ -1,0 +1,4 @@
+import { adapterConformance } from '@posthog-kit/conformance';
+import { honoBridge } from './bridge.ts';
+
+adapterConformance(honoBridge);
