@@ -1,18 +1,12 @@
 // `node src/main.ts`: against PostHog when POSTHOG_PROJECT_API_KEY is set, else the local emulator.
-import { configure, shutdown } from '@posthog-kit/core';
-import { flag, startEmulator } from '@posthog-kit/testing';
+import { configure, installShutdownHooks, shutdownOnClose } from '@posthog-kit/core';
+import { flag, startEmulatorUnlessConfigured } from '@posthog-kit/testing';
 import { createApp } from './app.ts';
 
-if (!process.env.POSTHOG_PROJECT_API_KEY && !process.env.POSTHOG_API_KEY) {
-  const emulator = await startEmulator({
-    flags: [flag('new-dashboard', { rollout: 50 })],
-    quiet: false,
-  });
-  process.env.POSTHOG_HOST = emulator.url;
-  process.env.POSTHOG_PROJECT_API_KEY = emulator.projectApiKey;
-  process.env.POSTHOG_PERSONAL_API_KEY = emulator.personalApiKey;
-  console.log(`PostHog emulator at ${emulator.url} (no POSTHOG_PROJECT_API_KEY set)`);
-}
+await startEmulatorUnlessConfigured({
+  flags: [flag('new-dashboard', { rollout: 50 })],
+  quiet: false,
+});
 
 configure();
 const port = Number(process.env.PORT ?? 3000);
@@ -22,9 +16,7 @@ const server = createApp().listen(port, () => {
   );
 });
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    server.close();
-    void shutdown(5_000).finally(() => process.exit(0));
-  });
-}
+// SIGTERM/SIGINT: queued events are sent, then the signal ends the process as usual;
+// closing the server (say, in your own graceful stop) flushes too.
+installShutdownHooks();
+shutdownOnClose(server);

@@ -1,3 +1,4 @@
+export { startEmulatorUnlessConfigured } from './dev.ts';
 export { startEmulator } from './emulator.ts';
 export type { FlagConditionInput, FlagOptions, FlagPropertyInput } from './flag.ts';
 export { flag } from './flag.ts';
