@@ -51,7 +51,7 @@ case "$cmd" in
     status=${PIPESTATUS[0]}
     set -e
     # No key in anything the whole suite printed: keys of the tests and the emulator included.
-    if grep -nE 'ph[cxs]_[A-Za-z0-9]{6,}' "$log" >&2; then
+    if grep -nE 'ph[cxs]_[A-Za-z0-9_-]{6,}' "$log" >&2; then
       say "FAILED: the lines above print an API key"
       status=1
     fi

@@ -95,7 +95,10 @@ async function main(): Promise<void> {
   console.log(`PostHog emulator listening on ${emulator.url}`);
   if (!quiet) {
     console.log(
-      `project key ${emulator.projectApiKey}, personal key ${emulator.personalApiKey}, ` +
+      // The default test keys are printed so clients can be set up; keys given on the
+      // command line never are.
+      `project key ${values['project-key'] === undefined ? emulator.projectApiKey : '(as given)'}, ` +
+        `personal key ${values['personal-key'] === undefined ? emulator.personalApiKey : '(as given)'}, ` +
         `${emulator.flags.length} flag(s)`,
     );
   }

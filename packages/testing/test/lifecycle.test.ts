@@ -4,7 +4,12 @@ import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { flag, type RecordedRequest, startEmulator } from '@posthog-kit/testing';
+import {
+  flag,
+  type RecordedRequest,
+  startEmulator,
+  startEmulatorUnlessConfigured,
+} from '@posthog-kit/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { clientFor, post, shutdownClients } from './helpers.ts';
 
@@ -137,5 +142,29 @@ describe('CLI', () => {
     const exited = new Promise<number | null>((resolve) => proc.on('exit', resolve));
     proc.kill('SIGTERM');
     expect(await exited).toBe(0);
+  });
+});
+
+describe('startEmulatorUnlessConfigured', () => {
+  it('starts one and points POSTHOG_* at it when no key is set; leaves a configured env alone', async () => {
+    const lines: string[] = [];
+    const env: Record<string, string | undefined> = {};
+    const emulator = await startEmulatorUnlessConfigured({ log: (l) => lines.push(l) }, env);
+    try {
+      expect(emulator).toBeDefined();
+      expect(env).toEqual({
+        POSTHOG_HOST: emulator?.url,
+        POSTHOG_PROJECT_API_KEY: 'phc_test_emulator',
+        POSTHOG_PERSONAL_API_KEY: 'phx_test_emulator',
+      });
+      expect(lines).toEqual([
+        `PostHog emulator at ${emulator?.url} (no POSTHOG_PROJECT_API_KEY set)`,
+      ]);
+    } finally {
+      await emulator?.close();
+    }
+    const configured = { POSTHOG_API_KEY: 'phc_real' };
+    expect(await startEmulatorUnlessConfigured({}, configured)).toBeUndefined();
+    expect(configured).toEqual({ POSTHOG_API_KEY: 'phc_real' });
   });
 });
