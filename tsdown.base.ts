@@ -9,6 +9,8 @@ export const base = {
   format: ['esm', 'cjs'],
   fixedExtension: true,
   dts: true,
+  // Sources only: with the tests in the program, declarations land next to files outside dist.
+  tsconfig: 'tsconfig.build.json',
   sourcemap: true,
   clean: true,
   // Runtime-neutral output: the same files load on Node 20+, Bun, Deno and Workers.

@@ -5,7 +5,15 @@ import type { TestProjectInlineConfiguration } from 'vitest/config';
  * (current Vitest takes projects from `test.projects`).
  */
 export const projects: TestProjectInlineConfiguration[] = [
-  { extends: true, test: { name: 'core', root: 'packages/core' } },
+  {
+    extends: true,
+    // A redis-server on a free port for the shared flag cache tests (skipped, with the reason, without one).
+    test: {
+      name: 'core',
+      root: 'packages/core',
+      globalSetup: ['../../test/redis-global-setup.ts'],
+    },
+  },
   { extends: true, test: { name: 'testing', root: 'packages/testing' } },
   { extends: true, test: { name: 'express', root: 'packages/express' } },
   { extends: true, test: { name: 'koa', root: 'packages/koa' } },
@@ -14,6 +22,14 @@ export const projects: TestProjectInlineConfiguration[] = [
   { extends: true, test: { name: 'example-worker', root: 'examples/worker' } },
   { extends: true, test: { name: 'example-express', root: 'examples/express' } },
   { extends: true, test: { name: 'example-koa', root: 'examples/koa' } },
+  {
+    extends: true,
+    test: {
+      name: 'example-custom-keyv-store',
+      root: 'examples/custom-keyv-store',
+      globalSetup: ['../../test/redis-global-setup.ts'],
+    },
+  },
   { extends: true, test: { name: 'example-hono', root: 'examples/hono' } },
   { extends: true, test: { name: 'example-h3', root: 'examples/h3' } },
   { extends: true, test: { name: 'smoke-node20', root: 'smoke/node20' } },

@@ -16,7 +16,9 @@ export async function start(config: Config, port: number): Promise<Server> {
   } else {
     const client = await theirClient();
     app.use('*', posthogHonoMiddleware(client));
-    app.get('/hello', async (c) => c.text(config === 'posthog-work' ? await theirWork(client) : 'hello'));
+    app.get('/hello', async (c) =>
+      c.text(config === 'posthog-work' ? await theirWork(client) : 'hello'),
+    );
   }
   return serve({ fetch: app.fetch, port, hostname: '127.0.0.1' }) as Server;
 }

@@ -1,9 +1,10 @@
 // PostHog failing (5xx, timing out, dropping connections) while an app serves traffic
 // through each adapter: no failed app request, p99 within 1.2x of the healthy run, and
 // after recovery every event that fits the queue arrives.
+
+import type { RouteSpec } from '@posthog-kit/conformance';
 import { createPostHogKit, type KitLogger } from '@posthog-kit/core';
 import { type Fault, startEmulator } from '@posthog-kit/testing';
-import type { RouteSpec } from '@posthog-kit/conformance';
 import { afterAll, describe, expect, it } from 'vitest';
 import { bridges, drive, Figures, type LoadResult, ms, percentile } from './harness.ts';
 

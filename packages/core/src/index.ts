@@ -46,7 +46,11 @@ export {
   redact,
 } from './errors.ts';
 export {
+  CODE_VARIABLES_REDACTED_VALUE,
+  CODE_VARIABLES_TOO_LONG_VALUE,
+  DEFAULT_CODE_VARIABLES_MASK_PATTERNS,
   defaultShouldCaptureError,
+  isInAppFile,
   markCaptured,
   statusOfError,
   wasCaptured,

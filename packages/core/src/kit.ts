@@ -1,7 +1,15 @@
-import { PostHog, type PostHogOptions, uuidv7 } from 'posthog-node';
+import { type PostHog, type PostHogOptions, uuidv7 } from 'posthog-node';
 import { ContextStore, defaultContextStorage, type Scope } from './context.ts';
 import { describeError, ErrorReporter } from './errors.ts';
-import { markCaptured, wasCaptured } from './exceptions.ts';
+import {
+  exceptionBeforeSend,
+  markCaptured,
+  noteException,
+  setupExceptions,
+  teardownExceptions,
+  wasCaptured,
+} from './exceptions.ts';
+import { FlagCaches, FlagRecordingPostHog, redisSecrets } from './flags/index.ts';
 import { type PostHogKitOptions, parseSettings, type ResolvedSettings } from './settings.ts';
 import { reportedByTransport, Transport } from './transport.ts';
 import type { Groups, Properties, RequestHooks } from './types.ts';
@@ -114,7 +122,7 @@ const DEFAULT_SHUTDOWN_TIMEOUT_MS = 5_000;
  * 'error' (reported through the kit's error mode); posthog-node would also print it
  * with console.error, past the error mode and the logger.
  */
-class KitClient extends PostHog {
+class KitClient extends FlagRecordingPostHog {
   protected override flushAutomatic(): Promise<void> {
     return super.flushAutomatic().catch(() => {});
   }
@@ -132,9 +140,11 @@ export class PostHogKit {
   readonly context: ContextStore;
   /** The request hooks given in code (extraTags, requestFilter, ...). */
   readonly hooks: RequestHooks;
-  /** Settles when startup validation is done (at once when it is off). */
+  /** Settles when startup validation is done and, with code variables on, the debugger is attached. */
   readonly ready: Promise<void>;
   /** @internal */ readonly transport: Transport;
+  /** The shared flag definitions and the flag result cache, when the settings ask for them. @internal */
+  flags: FlagCaches | undefined;
   private readonly baseFetch: typeof fetch;
   private shutdownPromise: Promise<void> | undefined;
 
@@ -144,6 +154,7 @@ export class PostHogKit {
     this.errors = new ErrorReporter(settings.errorMode, options.logger, [
       settings.apiKey,
       settings.personalApiKey,
+      ...redisSecrets(settings.redisUrl),
     ]);
     this.context = options.contextStorage
       ? new ContextStore(options.contextStorage as ContextStore['storage'])
@@ -158,8 +169,12 @@ export class PostHogKit {
     this.baseFetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
     this.transport = new Transport(this.baseFetch, this.errors, settings.host);
     this.client = settings.enabled ? this.createClient(options) : undefined;
+    // Also waits for the code-variables debugger, so errors thrown after `ready` get variables.
+    const exceptionsReady = setupExceptions(this);
     this.ready =
-      settings.validateOnStartup && this.client ? this.startupValidation() : Promise.resolve();
+      settings.validateOnStartup && this.client
+        ? Promise.all([this.startupValidation(), exceptionsReady]).then(() => {})
+        : exceptionsReady;
   }
 
   /** Whether events are sent (a project key is set and the kit is not turned off). */
@@ -169,19 +184,27 @@ export class PostHogKit {
 
   private createClient(options: PostHogKitOptions): PostHog {
     const s = this.settings;
+    this.flags = FlagCaches.create(s, options.cache, this.errors, options.clientOptions);
     const client = new KitClient(s.apiKey as string, {
       ...CLIENT_DEFAULTS,
       host: s.host,
       secretKey: s.personalApiKey,
       disableGeoip: s.disableGeoip,
       featureFlagsPollingInterval: s.pollIntervalMs,
-      fetch: this.transport.fetch as PostHogOptions['fetch'],
+      fetch: (this.flags?.wrapFetch(this.transport.fetch) ??
+        this.transport.fetch) as PostHogOptions['fetch'],
+      flagDefinitionCacheProvider: this.flags?.definitions,
       ...(options.clientOptions as Partial<PostHogOptions> | undefined),
+      before_send: exceptionBeforeSend(
+        this,
+        (options.clientOptions as Partial<PostHogOptions> | undefined)?.before_send,
+      ),
     });
     client.on('error', (error: unknown) => {
       if (!reportedByTransport(error)) this.errors.background('posthog-node', error);
     });
     if (s.debug) client.debug(true);
+    this.flags?.attach(client);
     return client;
   }
 
@@ -242,6 +265,7 @@ export class PostHogKit {
     const client = this.client;
     if (!client || wasCaptured(error)) return undefined;
     const uuid = uuidv7();
+    noteException(this, uuid, error, scope);
     client.captureException(
       error,
       options?.distinctId ?? scope?.distinctId,
@@ -346,19 +370,28 @@ export class PostHogKit {
     if (!client) return undefined;
     const distinctId = options?.distinctId ?? scope?.distinctId;
     if (!this.requireId(distinctId, 'flag look-up')) return undefined;
-    const failuresBefore = this.transport.flagFailures;
-    const result = await client.getFeatureFlagResult(
-      key,
-      distinctId,
-      this.flagOptions(options, scope),
-    );
-    if (result === undefined && this.transport.flagFailures > failuresBefore) {
-      this.errors.foreground(
-        'flags',
-        undefined,
-        `flag "${key}": PostHog could not be asked (see the previous error); answering undefined`,
-      );
-    }
+    const flagOptions = this.flagOptions(options, scope);
+    const evaluate = async () => {
+      const failuresBefore = this.transport.flagFailures;
+      const result = await client.getFeatureFlagResult(key, distinctId, flagOptions);
+      const failed = this.transport.flagFailures > failuresBefore;
+      if (result === undefined && failed) {
+        this.errors.foreground(
+          'flags',
+          undefined,
+          `flag "${key}": PostHog could not be asked (see the previous error); answering undefined`,
+        );
+      }
+      return { result, failed };
+    };
+    const results = this.flags?.results;
+    const result = results
+      ? await results.evaluate(
+          { key, distinctId, inputs: flagOptions, deviceId: scope?.deviceId },
+          flagOptions.sendFeatureFlagEvents,
+          evaluate,
+        )
+      : (await evaluate()).result;
     return result as FlagResult | undefined;
   }
 
@@ -430,6 +463,7 @@ export class PostHogKit {
   }
 
   private async doShutdown(timeoutMs: number): Promise<void> {
+    teardownExceptions(this);
     const client = this.client;
     if (!client) return;
     let failure: unknown;
@@ -444,16 +478,24 @@ export class PostHogKit {
     try {
       // posthog-node gets a little longer than we wait, so our timer is what decides a timeout.
       const outcome = await Promise.race([
-        client.shutdown(timeoutMs + 1_000).then(
-          () => 'done' as const,
-          (error: unknown) => {
-            failure ??= error;
-            return 'done' as const;
-          },
-        ),
+        client
+          .shutdown(timeoutMs + 1_000)
+          .then(
+            () => 'done' as const,
+            (error: unknown) => {
+              failure ??= error;
+              return 'done' as const;
+            },
+          )
+          // After posthog-node released the flag lease: a Redis connection the kit opened.
+          .then(async (done) => {
+            await this.flags?.close();
+            return done;
+          }),
         timedOut,
       ]);
       if (outcome === 'timeout') {
+        void this.flags?.close();
         failure ??= new Error(`timed out after ${timeoutMs} ms; unsent events were dropped`);
       }
     } finally {

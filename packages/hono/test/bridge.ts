@@ -2,8 +2,8 @@
 import type { AddressInfo } from 'node:net';
 import { type ServerType, serve } from '@hono/node-server';
 import { getConnInfo } from '@hono/node-server/conninfo';
-import { statusOfError } from '@posthog-kit/core';
 import type { AdapterBridge } from '@posthog-kit/conformance';
+import { statusOfError } from '@posthog-kit/core';
 import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { type PostHogVariables, posthog } from '../src/index.ts';

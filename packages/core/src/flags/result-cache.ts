@@ -1,0 +1,283 @@
+import { PostHog } from 'posthog-node';
+import { type GuardedStore, readKey, sha256Hex } from './store.ts';
+
+/** What posthog-node hands `_captureFlagCalledEventIfNeeded` (its `FlagCalledEventParams`). */
+export interface FlagCalledParams {
+  distinctId: string;
+  key: string;
+  response: boolean | string | undefined;
+  groups: Record<string, string | number> | undefined;
+  disableGeoip: boolean | undefined;
+  properties: Record<string, unknown>;
+}
+
+/** The format version of a cached result; anything else is ignored and replaced. */
+export const RESULT_FORMAT = 1;
+
+/** A flag's answer as posthog-node gives it. */
+export interface CachedFlagResult {
+  key: string;
+  enabled: boolean;
+  variant: string | undefined;
+  payload: unknown;
+  reason?: string | undefined;
+  reasonCode?: string | undefined;
+}
+
+/** What is stored under `<prefix>:<hash>`, as JSON. */
+interface ResultEntry {
+  v: typeof RESULT_FORMAT;
+  /** The answer; null stands for undefined (no such flag). */
+  r: CachedFlagResult | null;
+  /** The `$feature_flag_called` properties posthog-node built for it; null when unknown. */
+  e: Record<string, unknown> | null;
+}
+
+/** The inputs that decide a flag's answer, all of them part of the cache key. */
+export interface FlagInputs {
+  groups: Record<string, string> | undefined;
+  personProperties: Record<string, unknown> | undefined;
+  groupProperties: Record<string, Record<string, unknown>> | undefined;
+  onlyEvaluateLocally: boolean | undefined;
+  disableGeoip: boolean | undefined;
+}
+
+/** What the kit's own evaluation gives back: the answer, and whether asking PostHog failed. */
+export interface Evaluation {
+  result: CachedFlagResult | undefined;
+  failed: boolean;
+}
+
+/**
+ * posthog-node's client with a tap on `$feature_flag_called`: the result cache keeps the
+ * properties posthog-node built on a miss and replays them, through the same per-distinct-id
+ * dedupe, on a hit. `_captureFlagCalledEventIfNeeded` is posthog-node's own (protected);
+ * a test fails if it changes, and without it the result cache turns itself off.
+ */
+export class FlagRecordingPostHog extends PostHog {
+  /** @internal */
+  flagCallTap: ((params: FlagCalledParams) => void) | undefined;
+  /** Whether `overrideFeatureFlags` set overrides (a cached answer must not hide them). */
+  hasFlagOverrides = false;
+
+  protected override _captureFlagCalledEventIfNeeded(params: FlagCalledParams): void {
+    this.flagCallTap?.(params);
+    super._captureFlagCalledEventIfNeeded(params as never);
+  }
+
+  /** Records a cached answer's `$feature_flag_called`, deduped as posthog-node dedupes its own. @internal */
+  replayFlagCalled(params: FlagCalledParams): void {
+    super._captureFlagCalledEventIfNeeded(params as never);
+  }
+
+  override overrideFeatureFlags(overrides: Parameters<PostHog['overrideFeatureFlags']>[0]): void {
+    this.hasFlagOverrides = overrides !== false;
+    super.overrideFeatureFlags(overrides);
+  }
+}
+
+/** Whether this posthog-node has the method the result cache relies on. */
+export function canReplayFlagCalls(): boolean {
+  return (
+    typeof (PostHog.prototype as unknown as Record<string, unknown>)
+      ._captureFlagCalledEventIfNeeded === 'function'
+  );
+}
+
+/** JSON with object keys sorted at every level: equal inputs give equal text. */
+export function canonicalJson(value: unknown): string {
+  if (value === undefined || value === null) return 'null';
+  if (typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  const withJson = value as { toJSON?: () => unknown };
+  if (typeof withJson.toJSON === 'function') return canonicalJson(withJson.toJSON());
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  const record = value as Record<string, unknown>;
+  const keys = Object.keys(record)
+    .filter((k) => record[k] !== undefined && typeof record[k] !== 'function')
+    .sort();
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(record[k])}`).join(',')}}`;
+}
+
+const isObject = (x: unknown): x is Record<string, unknown> =>
+  typeof x === 'object' && x !== null && !Array.isArray(x);
+
+function parseEntry(value: unknown): ResultEntry | undefined {
+  if (!isObject(value) || value.v !== RESULT_FORMAT) return undefined;
+  const r = value.r;
+  const e = value.e;
+  if (e !== null && !isObject(e)) return undefined;
+  if (r === null) return { v: RESULT_FORMAT, r: null, e };
+  if (!isObject(r) || typeof r.key !== 'string' || typeof r.enabled !== 'boolean') return undefined;
+  if (r.variant !== undefined && typeof r.variant !== 'string') return undefined;
+  const result: CachedFlagResult = {
+    key: r.key,
+    enabled: r.enabled,
+    variant: r.variant as string | undefined,
+    // A copy: the in-memory store keeps objects, and a caller may change what it gets.
+    payload:
+      typeof r.payload === 'object' && r.payload !== null ? structuredClone(r.payload) : r.payload,
+    reason: typeof r.reason === 'string' ? r.reason : undefined,
+    reasonCode: typeof r.reasonCode === 'string' ? r.reasonCode : undefined,
+  };
+  return { v: RESULT_FORMAT, r: result, e };
+}
+
+/** The value posthog-node reports as `$feature_flag_response` for an answer. */
+export function responseOf(result: CachedFlagResult | undefined): boolean | string | undefined {
+  if (result === undefined) return undefined;
+  return result.enabled ? (result.variant ?? true) : false;
+}
+
+interface Recorder {
+  groups: Record<string, string> | undefined;
+  params: FlagCalledParams | undefined;
+  ambiguous: boolean;
+}
+
+/**
+ * The flag result cache (opt-in with a TTL): `<prefix>:<sha-256 of every input>` to the
+ * answer and the `$feature_flag_called` properties posthog-node built for it.
+ *
+ * - The key covers the project, flag key, distinct id, groups, person properties, group
+ *   properties, `onlyEvaluateLocally`, `disableGeoip` and device id (canonical JSON, sorted
+ *   keys, then SHA-256): 64 hex characters whatever the inputs.
+ * - A hit that must send `$feature_flag_called` replays the saved properties through
+ *   posthog-node's own `_captureFlagCalledEventIfNeeded`: the same event, the same
+ *   per-distinct-id dedupe. An entry saved without them (events were off) is a miss then.
+ * - Not cached: answers from a failed request to PostHog, answers posthog-node flags with
+ *   an error other than "flag missing", `undefined` unless PostHog said the flag is missing,
+ *   and anything while `overrideFeatureFlags` is in force.
+ * - Store calls are bounded like every other; a failing store is skipped at once.
+ */
+export class FlagResultCache {
+  private readonly store: GuardedStore;
+  private readonly prefix: string;
+  private readonly ttlMs: number;
+  private readonly projectApiKey: string;
+  private readonly sendEventsByDefault: boolean;
+  private client: FlagRecordingPostHog | undefined;
+  private readonly recorders = new Map<string, Recorder[]>();
+
+  constructor(
+    store: GuardedStore,
+    options: { prefix: string; ttlMs: number; projectApiKey: string; sendEventsByDefault: boolean },
+  ) {
+    this.store = store;
+    this.prefix = options.prefix;
+    this.ttlMs = options.ttlMs;
+    this.projectApiKey = options.projectApiKey;
+    this.sendEventsByDefault = options.sendEventsByDefault;
+  }
+
+  /** Starts watching the client's `$feature_flag_called` calls. */
+  attach(client: FlagRecordingPostHog): void {
+    this.client = client;
+    client.flagCallTap = (params) => this.tap(params);
+  }
+
+  /** The cache key of an evaluation. */
+  async keyFor(
+    key: string,
+    distinctId: string,
+    inputs: FlagInputs,
+    deviceId: string | undefined,
+  ): Promise<string> {
+    const text = canonicalJson([
+      this.projectApiKey,
+      key,
+      distinctId,
+      inputs.groups,
+      inputs.personProperties,
+      inputs.groupProperties,
+      inputs.onlyEvaluateLocally ?? null,
+      inputs.disableGeoip ?? null,
+      deviceId ?? null,
+    ]);
+    return `${this.prefix}:${await sha256Hex(text)}`;
+  }
+
+  /**
+   * The answer from the cache, or from `evaluate` (posthog-node) on a miss, which is then
+   * stored. `sendFeatureFlagEvents` is the call's option (posthog-node's default applies).
+   */
+  async evaluate(
+    request: { key: string; distinctId: string; inputs: FlagInputs; deviceId: string | undefined },
+    sendFeatureFlagEvents: boolean | undefined,
+    evaluate: () => Promise<Evaluation>,
+  ): Promise<CachedFlagResult | undefined> {
+    const sendEvents = sendFeatureFlagEvents ?? this.sendEventsByDefault;
+    const client = this.client;
+    if (!client || client.hasFlagOverrides) return (await evaluate()).result;
+    const { key, distinctId, inputs } = request;
+    let cacheKey: string;
+    try {
+      cacheKey = await this.keyFor(key, distinctId, inputs, request.deviceId);
+    } catch {
+      // Inputs that are not JSON (a BigInt...): not cacheable.
+      return (await evaluate()).result;
+    }
+    const read = await this.store.run('read flag result', (s) => readKey(s.keyv, cacheKey));
+    const entry = read.ok ? parseEntry(read.value) : undefined;
+    if (entry && (!sendEvents || entry.e)) {
+      const result = entry.r ?? undefined;
+      if (sendEvents && entry.e) {
+        client.replayFlagCalled({
+          distinctId,
+          key,
+          response: responseOf(result),
+          groups: inputs.groups,
+          disableGeoip: inputs.disableGeoip,
+          properties: { ...entry.e },
+        });
+      }
+      return result && { ...result };
+    }
+
+    const recorder: Recorder | undefined = sendEvents
+      ? { groups: inputs.groups, params: undefined, ambiguous: false }
+      : undefined;
+    const slot = `${distinctId}\u0000${key}`;
+    if (recorder) this.recorders.set(slot, [...(this.recorders.get(slot) ?? []), recorder]);
+    let outcome: Evaluation;
+    try {
+      outcome = await evaluate();
+    } finally {
+      if (recorder) {
+        const left = (this.recorders.get(slot) ?? []).filter((r) => r !== recorder);
+        if (left.length > 0) this.recorders.set(slot, left);
+        else this.recorders.delete(slot);
+      }
+    }
+    if (!read.ok || outcome.failed) return outcome.result;
+    const params =
+      recorder && !recorder.ambiguous && recorder.params?.response === responseOf(outcome.result)
+        ? recorder.params
+        : undefined;
+    const error = params?.properties.$feature_flag_error;
+    if (error !== undefined && error !== 'flag_missing') return outcome.result;
+    if (outcome.result === undefined && error !== 'flag_missing') return outcome.result;
+    const value: ResultEntry = structuredClone({
+      v: RESULT_FORMAT,
+      r: outcome.result ?? null,
+      e: params ? params.properties : null,
+    });
+    void this.store.run('write flag result', (s) => s.keyv.set(cacheKey, value, this.ttlMs));
+    return outcome.result;
+  }
+
+  /** Matches posthog-node's `$feature_flag_called` call to the miss it belongs to. */
+  private tap(params: FlagCalledParams): void {
+    const waiting = this.recorders.get(`${params.distinctId}\u0000${params.key}`);
+    if (!waiting) return;
+    // Group objects are made per call, so they tell concurrent misses apart; without
+    // groups, two misses for the same user and flag cannot be told apart: neither keeps
+    // its properties (the answers are still cached, and a hit that needs an event re-asks).
+    const mine = waiting.length === 1 ? waiting : waiting.filter((r) => r.groups === params.groups);
+    const only = mine.length === 1 ? mine[0] : undefined;
+    if (!only || only.params) {
+      for (const r of mine.length > 0 ? mine : waiting) r.ambiguous = true;
+      return;
+    }
+    only.params = params;
+  }
+}

@@ -1,0 +1,107 @@
+// Redis going away mid-run and coming back, on a redis-server of its own. In its own file:
+// it measures how long flag calls take, which other tests' processes would disturb.
+import { createClient } from '@keyv/redis';
+import { flag, startEmulator } from '@posthog-kit/testing';
+import { expect, inject, it } from 'vitest';
+import { RedisServer } from '../../../test/redis-server.ts';
+import { STORE_TIMEOUT_MS } from '../src/flags/store.ts';
+import type { PostHogKit } from '../src/index.ts';
+import { FLAGS, sleep, USERS, uniquePrefix, until } from './flag-cache-helpers.ts';
+import { kitFor, memoryLogger } from './helpers.ts';
+
+const redisUrl = inject('redisUrl');
+
+// The global redis-server is not used: this test stops and restarts a server of its own.
+it.skipIf(!redisUrl)(
+  'Redis stopped mid-run: answers keep coming from memory, quickly; sharing resumes when it is back',
+  async ({ onTestFinished }) => {
+    const emulator = await startEmulator({ flags: FLAGS });
+    onTestFinished(() => emulator.close());
+    const server = await RedisServer.start();
+    const logger = memoryLogger();
+    const prefix = uniquePrefix('outage');
+    const kits: PostHogKit[] = [];
+    try {
+      for (let i = 0; i < 2; i++) {
+        kits.push(
+          kitFor(emulator, {
+            personalApiKey: emulator.personalApiKey,
+            redisUrl: server.url,
+            pollIntervalMs: 200,
+            flagDefinitionsLockTtlMs: 600,
+            flagDefinitionsCacheTtlMs: 5_000,
+            flagDefinitionsCachePrefix: prefix,
+            featureFlagsCacheTtlMs: 1_000,
+            featureFlagsCachePrefix: `${prefix}:results`,
+            logger,
+          }),
+        );
+      }
+      const check = async (value: boolean) => {
+        let slowest = 0;
+        for (const kit of kits) {
+          for (const user of USERS.slice(0, 4)) {
+            const t0 = performance.now();
+            const answer = await kit.getFeatureFlag('everyone', {
+              distinctId: user,
+              onlyEvaluateLocally: true,
+              sendFeatureFlagEvents: false,
+            });
+            slowest = Math.max(slowest, performance.now() - t0);
+            if (answer !== value) return { right: false, slowest };
+          }
+        }
+        return { right: true, slowest };
+      };
+      expect((await check(true)).right).toBe(true);
+      expect(kits.filter((k) => k.flags?.definitions?.leader)).toHaveLength(1);
+
+      await server.stop();
+      let slowest = 0;
+      for (let i = 0; i < 15; i++) {
+        const r = await check(true);
+        expect(r.right).toBe(true);
+        slowest = Math.max(slowest, r.slowest);
+        await sleep(100);
+      }
+      // No request waits longer than one store timeout, even while the store fails.
+      expect(slowest).toBeLessThan(STORE_TIMEOUT_MS + 100);
+      const failing = logger.lines.filter((l) => l.includes('flag cache (Redis) is failing'));
+      expect(failing, logger.lines.join('\n')).toHaveLength(2);
+
+      // Each process fetches for itself meanwhile: a change still arrives.
+      emulator.setFlags([
+        ...FLAGS.filter((f) => f.key !== 'everyone'),
+        flag('everyone', { active: false }),
+      ]);
+      expect(await until(async () => (await check(false)).right, 3_000)).toBe(true);
+
+      await server.start();
+      const shared = async () => {
+        const leaders = kits.filter((k) => k.flags?.definitions?.leader).length;
+        const client = createClient({ url: server.url });
+        try {
+          await client.connect();
+          const keys = await client.keys(`${prefix}:*:data`);
+          return leaders === 1 && keys.length === 1;
+        } finally {
+          await client.close();
+        }
+      };
+      expect(await until(shared, 8_000)).toBe(true);
+      expect(
+        logger.lines.filter((l) => l.includes('answers again')),
+        logger.lines.join('\n'),
+      ).toHaveLength(2);
+      emulator.reset();
+      await sleep(200 * 6);
+      // Only the leader polls again (two processes fetching alone would make about 12).
+      expect(emulator.definitionsFetchCount).toBeLessThanOrEqual(8);
+      expect((await check(false)).right).toBe(true);
+    } finally {
+      await Promise.all(kits.map((k) => k.shutdown(2_000)));
+      await server.stop();
+    }
+  },
+  30_000,
+);
