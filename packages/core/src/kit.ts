@@ -384,9 +384,9 @@ export class PostHogKit {
       }
       return { result, failed };
     };
-    const results = this.flags?.results;
-    const result = results
-      ? await results.evaluate(
+    const flags = this.flags;
+    const result = flags
+      ? await flags.evaluate(
           { key, distinctId, inputs: flagOptions, deviceId: scope?.deviceId },
           flagOptions.sendFeatureFlagEvents,
           evaluate,

@@ -286,11 +286,11 @@ export function flagDefinitionsSuite(store: StoreUnderTest): void {
 
 /** The shared entry as the kit's store holds it (parsed), or undefined. */
 async function sharedEntry(kit: PostHogKit): Promise<{ savedAt: number } | undefined> {
-  const flags = kit.flags;
-  const keys = await flags?.definitions?.keys;
-  if (!flags || !keys) return undefined;
+  const store = kit.flags?.store;
+  const keys = await kit.flags?.definitions?.keys;
+  if (!store || !keys) return undefined;
   const { readKey } = await import('../src/flags/store.ts');
   const { parseEntry } = await import('../src/flags/definitions-cache.ts');
-  const read = await flags.store.run('test read', (s) => readKey(s.keyv, keys.data));
+  const read = await store.run('test read', (s) => readKey(s.keyv, keys.data));
   return read.ok ? parseEntry(read.value) : undefined;
 }

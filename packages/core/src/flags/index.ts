@@ -1,9 +1,12 @@
 import type { ErrorReporter } from '../errors.ts';
 import type { ResolvedSettings } from '../settings.ts';
 import { SharedFlagDefinitions } from './definitions-cache.ts';
+import { LocalEvaluationMemo } from './memo.ts';
 import {
+  type CachedFlagResult,
   canReplayFlagCalls,
   type Evaluation,
+  FlagCallRecorder,
   type FlagInputs,
   FlagRecordingPostHog,
   FlagResultCache,
@@ -13,25 +16,37 @@ import { GuardedStore, isSharedStore, resolveStore } from './store.ts';
 export { redisSecrets, STORE_TIMEOUT_MS } from './store.ts';
 export { type Evaluation, type FlagInputs, FlagRecordingPostHog };
 
+/** What decides a flag's answer, for the caches. */
+export interface FlagRequest {
+  key: string;
+  distinctId: string;
+  inputs: FlagInputs;
+  deviceId: string | undefined;
+}
+
 /**
- * The kit's flag caches on one store: the shared flag definitions (a posthog-node
+ * The kit's flag caches: the shared flag definitions (a posthog-node
  * `FlagDefinitionCacheProvider`, with a personal key and a store other processes can
- * reach: `cache` or `redisUrl`) and the flag result cache (when its TTL is above 0).
- * None of it exists when neither is wanted.
+ * reach: `cache` or `redisUrl`), the flag result cache (when its TTL is above 0), both
+ * on one store, and the in-process memo of local evaluations (with a personal key).
+ * None of it exists when none is wanted.
  */
 export class FlagCaches {
-  readonly store: GuardedStore;
+  readonly store: GuardedStore | undefined;
   readonly definitions: SharedFlagDefinitions | undefined;
   readonly results: FlagResultCache | undefined;
+  readonly memo: LocalEvaluationMemo | undefined;
+  private readonly sendEventsByDefault: boolean;
 
   private constructor(
-    store: GuardedStore,
-    definitions: SharedFlagDefinitions | undefined,
-    results: FlagResultCache | undefined,
+    parts: Pick<FlagCaches, 'store' | 'definitions' | 'results' | 'memo'>,
+    sendEventsByDefault: boolean,
   ) {
-    this.store = store;
-    this.definitions = definitions;
-    this.results = results;
+    this.store = parts.store;
+    this.definitions = parts.definitions;
+    this.results = parts.results;
+    this.memo = parts.memo;
+    this.sendEventsByDefault = sendEventsByDefault;
   }
 
   /** The caches the settings ask for, or undefined when they ask for none. */
@@ -53,29 +68,63 @@ export class FlagCaches {
       );
       cacheResults = false;
     }
-    if (!shareDefinitions && !cacheResults) return undefined;
-    const store = new GuardedStore(resolveStore(cache, settings.redisUrl), errors);
-    const definitions = shareDefinitions
-      ? new SharedFlagDefinitions({
-          store,
-          errors,
-          prefix: settings.flagDefinitionsCachePrefix,
-          projectApiKey: apiKey,
-          pollIntervalMs: settings.pollIntervalMs,
-          lockTtlMs: settings.flagDefinitionsLockTtlMs,
-          cacheTtlMs: settings.flagDefinitionsCacheTtlMs,
-        })
+    const memoize = settings.personalApiKey !== undefined && canReplayFlagCalls();
+    if (!shareDefinitions && !cacheResults && !memoize) return undefined;
+    // posthog-node's client-wide default for `$feature_flag_called`.
+    const sendEventsByDefault = clientOptions?.sendFeatureFlagEvent !== false;
+    const store =
+      shareDefinitions || cacheResults
+        ? new GuardedStore(resolveStore(cache, settings.redisUrl), errors)
+        : undefined;
+    const definitions =
+      store && shareDefinitions
+        ? new SharedFlagDefinitions({
+            store,
+            errors,
+            prefix: settings.flagDefinitionsCachePrefix,
+            projectApiKey: apiKey,
+            pollIntervalMs: settings.pollIntervalMs,
+            lockTtlMs: settings.flagDefinitionsLockTtlMs,
+            cacheTtlMs: settings.flagDefinitionsCacheTtlMs,
+          })
+        : undefined;
+    const results =
+      store && cacheResults
+        ? new FlagResultCache(store, {
+            prefix: settings.featureFlagsCachePrefix,
+            ttlMs: settings.featureFlagsCacheTtlMs,
+            projectApiKey: apiKey,
+            sendEventsByDefault,
+          })
+        : undefined;
+    const memo = memoize
+      ? new LocalEvaluationMemo({ maxAgeMs: settings.pollIntervalMs })
       : undefined;
-    const results = cacheResults
-      ? new FlagResultCache(store, {
-          prefix: settings.featureFlagsCachePrefix,
-          ttlMs: settings.featureFlagsCacheTtlMs,
-          projectApiKey: apiKey,
-          // posthog-node's client-wide default for `$feature_flag_called`.
-          sendEventsByDefault: clientOptions?.sendFeatureFlagEvent !== false,
+    return new FlagCaches({ store, definitions, results, memo }, sendEventsByDefault);
+  }
+
+  /**
+   * A flag's answer: from the memo, else the result cache, else `evaluate` (posthog-node).
+   * `sendFeatureFlagEvents` is the call's option.
+   */
+  async evaluate(
+    request: FlagRequest,
+    sendFeatureFlagEvents: boolean | undefined,
+    evaluate: () => Promise<Evaluation>,
+  ): Promise<CachedFlagResult | undefined> {
+    const results = this.results;
+    const fromResults: () => Promise<Evaluation> = results
+      ? async () => ({
+          result: await results.evaluate(request, sendFeatureFlagEvents, evaluate),
+          failed: false,
         })
-      : undefined;
-    return new FlagCaches(store, definitions, results);
+      : evaluate;
+    if (!this.memo) return (await fromResults()).result;
+    return this.memo.evaluate(
+      request,
+      sendFeatureFlagEvents ?? this.sendEventsByDefault,
+      fromResults,
+    );
   }
 
   /** posthog-node's fetch, watched by the shared definitions (304s, ETags). */
@@ -86,12 +135,15 @@ export class FlagCaches {
   /** Connects the caches to the client they serve. */
   attach(client: FlagRecordingPostHog): void {
     this.definitions?.attach(() => client.reloadFeatureFlags());
-    this.results?.attach(client);
+    if (!this.results && !this.memo) return;
+    const recorder = new FlagCallRecorder(client);
+    this.results?.attach(recorder);
+    this.memo?.attach(recorder);
   }
 
   /** Waits for pending writes (each bounded), then closes what the kit opened. */
   async close(): Promise<void> {
     await this.definitions?.settled();
-    await this.store.close();
+    await this.store?.close();
   }
 }

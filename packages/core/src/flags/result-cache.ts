@@ -135,6 +135,88 @@ interface Recorder {
 }
 
 /**
+ * Matches posthog-node's `$feature_flag_called` calls to the evaluation that caused them,
+ * so a cache can keep the exact properties and replay them on a hit. One per client.
+ */
+export class FlagCallRecorder {
+  readonly client: FlagRecordingPostHog;
+  private readonly waiting = new Map<string, Recorder[]>();
+
+  constructor(client: FlagRecordingPostHog) {
+    this.client = client;
+    client.flagCallTap = (params) => this.tap(params);
+  }
+
+  /**
+   * Runs `evaluate` and returns its outcome with the `$feature_flag_called` properties
+   * posthog-node built for it (undefined when events are off, or when two concurrent
+   * evaluations of the same user and flag cannot be told apart).
+   */
+  async record<T>(
+    request: { key: string; distinctId: string; groups: Record<string, string> | undefined },
+    sendEvents: boolean,
+    evaluate: () => Promise<T>,
+  ): Promise<{ outcome: T; params: FlagCalledParams | undefined }> {
+    if (!sendEvents) return { outcome: await evaluate(), params: undefined };
+    const recorder: Recorder = { groups: request.groups, params: undefined, ambiguous: false };
+    const slot = `${request.distinctId}\u0000${request.key}`;
+    this.waiting.set(slot, [...(this.waiting.get(slot) ?? []), recorder]);
+    try {
+      const outcome = await evaluate();
+      return { outcome, params: recorder.ambiguous ? undefined : recorder.params };
+    } finally {
+      const left = (this.waiting.get(slot) ?? []).filter((r) => r !== recorder);
+      if (left.length > 0) this.waiting.set(slot, left);
+      else this.waiting.delete(slot);
+    }
+  }
+
+  /** Records a cached answer's `$feature_flag_called` through posthog-node's own dedupe. */
+  replay(
+    request: { key: string; distinctId: string; inputs: FlagInputs },
+    result: CachedFlagResult | undefined,
+    properties: Record<string, unknown>,
+  ): void {
+    this.client.replayFlagCalled({
+      distinctId: request.distinctId,
+      key: request.key,
+      response: responseOf(result),
+      groups: request.inputs.groups,
+      disableGeoip: request.inputs.disableGeoip,
+      properties,
+    });
+  }
+
+  private tap(params: FlagCalledParams): void {
+    const waiting = this.waiting.get(`${params.distinctId}\u0000${params.key}`);
+    if (!waiting) return;
+    // Group objects are made per call, so they tell concurrent misses apart; without
+    // groups, two misses for the same user and flag cannot be told apart: neither keeps
+    // its properties (the answers are still cached, and a hit that needs an event re-asks).
+    const mine = waiting.length === 1 ? waiting : waiting.filter((r) => r.groups === params.groups);
+    const only = mine.length === 1 ? mine[0] : undefined;
+    if (!only || only.params) {
+      for (const r of mine.length > 0 ? mine : waiting) r.ambiguous = true;
+      return;
+    }
+    only.params = params;
+  }
+}
+
+/** The properties to keep for an answer, or undefined when the answer must not be cached. */
+export function cacheable(
+  outcome: Evaluation,
+  params: FlagCalledParams | undefined,
+): { params: FlagCalledParams | undefined } | undefined {
+  if (outcome.failed) return undefined;
+  const matching = params?.response === responseOf(outcome.result) ? params : undefined;
+  const error = matching?.properties.$feature_flag_error;
+  if (error !== undefined && error !== 'flag_missing') return undefined;
+  if (outcome.result === undefined && error !== 'flag_missing') return undefined;
+  return { params: matching };
+}
+
+/**
  * The flag result cache (opt-in with a TTL): `<prefix>:<sha-256 of every input>` to the
  * answer and the `$feature_flag_called` properties posthog-node built for it.
  *
@@ -155,8 +237,7 @@ export class FlagResultCache {
   private readonly ttlMs: number;
   private readonly projectApiKey: string;
   private readonly sendEventsByDefault: boolean;
-  private client: FlagRecordingPostHog | undefined;
-  private readonly recorders = new Map<string, Recorder[]>();
+  private recorder: FlagCallRecorder | undefined;
 
   constructor(
     store: GuardedStore,
@@ -170,9 +251,8 @@ export class FlagResultCache {
   }
 
   /** Starts watching the client's `$feature_flag_called` calls. */
-  attach(client: FlagRecordingPostHog): void {
-    this.client = client;
-    client.flagCallTap = (params) => this.tap(params);
+  attach(recorder: FlagCallRecorder): void {
+    this.recorder = recorder;
   }
 
   /** The cache key of an evaluation. */
@@ -206,8 +286,8 @@ export class FlagResultCache {
     evaluate: () => Promise<Evaluation>,
   ): Promise<CachedFlagResult | undefined> {
     const sendEvents = sendFeatureFlagEvents ?? this.sendEventsByDefault;
-    const client = this.client;
-    if (!client || client.hasFlagOverrides) return (await evaluate()).result;
+    const recorder = this.recorder;
+    if (!recorder || recorder.client.hasFlagOverrides) return (await evaluate()).result;
     const { key, distinctId, inputs } = request;
     let cacheKey: string;
     try {
@@ -220,64 +300,23 @@ export class FlagResultCache {
     const entry = read.ok ? parseEntry(read.value) : undefined;
     if (entry && (!sendEvents || entry.e)) {
       const result = entry.r ?? undefined;
-      if (sendEvents && entry.e) {
-        client.replayFlagCalled({
-          distinctId,
-          key,
-          response: responseOf(result),
-          groups: inputs.groups,
-          disableGeoip: inputs.disableGeoip,
-          properties: { ...entry.e },
-        });
-      }
+      if (sendEvents && entry.e) recorder.replay(request, result, { ...entry.e });
       return result && { ...result };
     }
 
-    const recorder: Recorder | undefined = sendEvents
-      ? { groups: inputs.groups, params: undefined, ambiguous: false }
-      : undefined;
-    const slot = `${distinctId}\u0000${key}`;
-    if (recorder) this.recorders.set(slot, [...(this.recorders.get(slot) ?? []), recorder]);
-    let outcome: Evaluation;
-    try {
-      outcome = await evaluate();
-    } finally {
-      if (recorder) {
-        const left = (this.recorders.get(slot) ?? []).filter((r) => r !== recorder);
-        if (left.length > 0) this.recorders.set(slot, left);
-        else this.recorders.delete(slot);
-      }
-    }
-    if (!read.ok || outcome.failed) return outcome.result;
-    const params =
-      recorder && !recorder.ambiguous && recorder.params?.response === responseOf(outcome.result)
-        ? recorder.params
-        : undefined;
-    const error = params?.properties.$feature_flag_error;
-    if (error !== undefined && error !== 'flag_missing') return outcome.result;
-    if (outcome.result === undefined && error !== 'flag_missing') return outcome.result;
+    const { outcome, params } = await recorder.record(
+      { key, distinctId, groups: inputs.groups },
+      sendEvents,
+      evaluate,
+    );
+    const keep = read.ok ? cacheable(outcome, params) : undefined;
+    if (!keep) return outcome.result;
     const value: ResultEntry = structuredClone({
       v: RESULT_FORMAT,
       r: outcome.result ?? null,
-      e: params ? params.properties : null,
+      e: keep.params ? keep.params.properties : null,
     });
     void this.store.run('write flag result', (s) => s.keyv.set(cacheKey, value, this.ttlMs));
     return outcome.result;
-  }
-
-  /** Matches posthog-node's `$feature_flag_called` call to the miss it belongs to. */
-  private tap(params: FlagCalledParams): void {
-    const waiting = this.recorders.get(`${params.distinctId}\u0000${params.key}`);
-    if (!waiting) return;
-    // Group objects are made per call, so they tell concurrent misses apart; without
-    // groups, two misses for the same user and flag cannot be told apart: neither keeps
-    // its properties (the answers are still cached, and a hit that needs an event re-asks).
-    const mine = waiting.length === 1 ? waiting : waiting.filter((r) => r.groups === params.groups);
-    const only = mine.length === 1 ? mine[0] : undefined;
-    if (!only || only.params) {
-      for (const r of mine.length > 0 ? mine : waiting) r.ambiguous = true;
-      return;
-    }
-    only.params = params;
   }
 }

@@ -1,0 +1,114 @@
+// The memo of local evaluations: the same inputs answered from memory until the
+// definitions change, with `$feature_flag_called` recorded exactly as posthog-node does.
+import { flag, type PostHogEmulator, startEmulator } from '@posthog-kit/testing';
+import { PostHog } from 'posthog-node';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { PostHogKit } from '../src/index.ts';
+import { kitFor } from './helpers.ts';
+
+let emulator: PostHogEmulator;
+const kits: PostHogKit[] = [];
+const FLAGS = [
+  flag('exp', { variants: { control: 50, test: 50 } }),
+  flag('pro', { conditions: [{ properties: [{ key: 'plan', value: 'pro' }] }] }),
+];
+
+beforeAll(async () => {
+  emulator = await startEmulator({ flags: FLAGS });
+});
+afterAll(async () => {
+  await Promise.all(kits.map((k) => k.shutdown(1_000)));
+  await emulator.close();
+});
+beforeEach(() => {
+  emulator.reset();
+  emulator.setFlags(FLAGS);
+});
+
+async function localKit(): Promise<PostHogKit> {
+  const kit = kitFor(emulator, { personalApiKey: emulator.personalApiKey });
+  kits.push(kit);
+  await kit.client?.waitForLocalEvaluationReady(5_000);
+  return kit;
+}
+
+const calls = (kit: PostHogKit) => vi.spyOn(kit.client as PostHog, 'getFeatureFlagResult');
+
+describe('local evaluation memo', () => {
+  it('answers the same inputs from memory; other inputs are evaluated', async () => {
+    const kit = await localKit();
+    const spy = calls(kit);
+    const first = await kit.getFeatureFlag('exp', { distinctId: 'u1' });
+    for (let i = 0; i < 5; i++)
+      expect(await kit.getFeatureFlag('exp', { distinctId: 'u1' })).toBe(first);
+    expect(spy).toHaveBeenCalledTimes(1);
+    expect(await kit.featureEnabled('pro', { distinctId: 'u1' })).toBe(false);
+    expect(
+      await kit.featureEnabled('pro', { distinctId: 'u1', personProperties: { plan: 'pro' } }),
+    ).toBe(true);
+    expect(spy).toHaveBeenCalledTimes(3);
+  });
+
+  it('records $feature_flag_called as posthog-node alone does: same events, same properties', async () => {
+    const kit = await localKit();
+    const plain = new PostHog(emulator.projectApiKey, {
+      host: emulator.url,
+      personalApiKey: emulator.personalApiKey,
+      fetchRetryCount: 0,
+    });
+    await plain.waitForLocalEvaluationReady(5_000);
+    const users = ['a', 'b', 'a', 'c', 'b', 'a'];
+    for (const u of users) await kit.getFeatureFlag('exp', { distinctId: `kit-${u}` });
+    for (const u of users) await plain.getFeatureFlagResult('exp', `node-${u}`);
+    await kit.flush();
+    await plain.shutdown(1_000);
+    const called = (prefix: string) =>
+      emulator.events
+        .filter((e) => e.event === '$feature_flag_called' && e.distinctId.startsWith(prefix))
+        .map((e) => ({
+          user: e.distinctId.slice(prefix.length),
+          keys: Object.keys(e.properties)
+            .filter((k) => !k.startsWith('$lib'))
+            .sort(),
+          response: e.properties.$feature_flag_response,
+          locally: e.properties.locally_evaluated,
+        }));
+    expect(called('kit-')).toHaveLength(3);
+    expect(called('kit-').map(({ keys, locally }) => ({ keys, locally }))).toEqual(
+      called('node-').map(({ keys, locally }) => ({ keys, locally })),
+    );
+  });
+
+  it('a user evaluated once without events still gets their exposure event later', async () => {
+    const kit = await localKit();
+    await kit.getFeatureFlag('exp', { distinctId: 'quiet', sendFeatureFlagEvents: false });
+    await kit.getFeatureFlag('exp', { distinctId: 'quiet' });
+    await kit.flush();
+    expect(emulator.events.filter((e) => e.event === '$feature_flag_called')).toHaveLength(1);
+  });
+
+  it('is forgotten when posthog-node loads new definitions', async () => {
+    const kit = await localKit();
+    expect(
+      await kit.featureEnabled('pro', { distinctId: 'u', personProperties: { plan: 'pro' } }),
+    ).toBe(true);
+    emulator.setFlags([flag('pro', { active: false }), FLAGS[0] as ReturnType<typeof flag>]);
+    await kit.client?.reloadFeatureFlags();
+    expect(
+      await kit.featureEnabled('pro', { distinctId: 'u', personProperties: { plan: 'pro' } }),
+    ).toBe(false);
+  });
+
+  it('keeps no remote answer and nothing while flag overrides are set', async () => {
+    const kit = await localKit();
+    const spy = calls(kit);
+    await kit.getFeatureFlag('not-defined-locally', { distinctId: 'u' });
+    await kit.getFeatureFlag('not-defined-locally', { distinctId: 'u' });
+    expect(spy).toHaveBeenCalledTimes(2);
+    kit.client?.overrideFeatureFlags({ exp: 'forced' });
+    expect(await kit.getFeatureFlag('exp', { distinctId: 'u' })).toBe('forced');
+    expect(await kit.getFeatureFlag('exp', { distinctId: 'u' })).toBe('forced');
+    expect(spy).toHaveBeenCalledTimes(4);
+    kit.client?.overrideFeatureFlags(false);
+  });
+});
