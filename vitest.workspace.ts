@@ -34,5 +34,12 @@ export const projects: TestProjectInlineConfiguration[] = [
   { extends: true, test: { name: 'example-h3', root: 'examples/h3' } },
   { extends: true, test: { name: 'smoke-node20', root: 'smoke/node20' } },
   { extends: true, test: { name: 'smoke-runtimes', root: 'smoke/runtimes' } },
-  { extends: true, test: { name: 'reliability', root: 'reliability' } },
+  {
+    extends: true,
+    test: {
+      name: 'reliability',
+      root: 'reliability',
+      globalSetup: ['../test/redis-global-setup.ts'],
+    },
+  },
 ];
