@@ -16,6 +16,8 @@ export const bridges: AdapterBridge[] = [expressBridge, koaBridge, honoBridge, h
 
 export interface LoadResult {
   requests: number;
+  /** Requests sent, the unmeasured warm-up included. */
+  sent: number;
   failed: number;
   p50: number;
   p99: number;
