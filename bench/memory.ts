@@ -5,7 +5,7 @@
 //   node bench/memory.ts [--frameworks express,koa,hono,h3] [--requests 1000000] [--config work]
 import { fileURLToPath } from 'node:url';
 import { load } from './lib/load.ts';
-import { argValue, startNode } from './lib/process.ts';
+import { argValue, pinning, startNode } from './lib/process.ts';
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 const frameworks = argValue('frameworks', 'express,koa,hono,h3').split(',');
@@ -19,12 +19,11 @@ interface Stats {
   processListeners: number;
 }
 
+const pin = pinning();
 const emulator = await startNode<{ url: string; projectKey: string; personalKey: string }>(
   here('./lib/emulator.ts'),
   [],
-  {
-    ipc: true,
-  },
+  { ipc: true, cpus: pin.others },
 );
 const env = {
   EMULATOR_URL: emulator.info.url,
@@ -40,6 +39,7 @@ try {
       [framework, config],
       {
         env,
+        cpus: pin.app,
         nodeArgs: ['--expose-gc'],
       },
     );

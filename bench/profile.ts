@@ -7,19 +7,18 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { summarise } from './lib/cpuprofile.ts';
 import { load } from './lib/load.ts';
-import { argValue, startNode } from './lib/process.ts';
+import { argValue, pinning, startNode } from './lib/process.ts';
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 const frameworks = argValue('frameworks', 'express,koa,hono,h3').split(',');
 const configs = argValue('configs', 'context,work,posthog-work').split(',');
 const duration = Number(argValue('duration', '8'));
 
+const pin = pinning();
 const emulator = await startNode<{ url: string; projectKey: string; personalKey: string }>(
   here('./lib/emulator.ts'),
   [],
-  {
-    ipc: true,
-  },
+  { ipc: true, cpus: pin.others },
 );
 const env = {
   EMULATOR_URL: emulator.info.url,
@@ -34,6 +33,7 @@ try {
       const dir = mkdtempSync(join(tmpdir(), 'posthog-kit-prof-'));
       const app = await startNode<{ port: number }>(here('./apps/server.ts'), [framework, config], {
         env,
+        cpus: pin.app,
         nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`],
       });
       const url = `http://127.0.0.1:${app.info.port}/hello`;

@@ -11,7 +11,9 @@ export async function start(config: Config, port: number): Promise<Server> {
   } else {
     const kit = await ourKit();
     app.use(posthog({ kit }));
-    app.get('/hello', async () => (config === 'work' ? await ourWork() : 'hello'));
+    // Context only keeps bare's handler: the difference is the middleware alone.
+    if (config === 'work') app.get('/hello', async () => await ourWork());
+    else app.get('/hello', () => 'hello');
   }
   return createServer(toNodeHandler(app)).listen(port, '127.0.0.1');
 }

@@ -12,13 +12,14 @@ export async function start(config: Config, port: number): Promise<Server> {
   } else if (config === 'context' || config === 'work') {
     const kit = await ourKit();
     app.use(posthog({ kit }));
-    app.get('/hello', async (c) => c.text(config === 'work' ? await ourWork() : 'hello'));
+    // Context only keeps bare's handler: the difference is the middleware alone.
+    if (config === 'work') app.get('/hello', async (c) => c.text(await ourWork()));
+    else app.get('/hello', (c) => c.text('hello'));
   } else {
     const client = await theirClient();
     app.use('*', posthogHonoMiddleware(client));
-    app.get('/hello', async (c) =>
-      c.text(config === 'posthog-work' ? await theirWork(client) : 'hello'),
-    );
+    if (config === 'posthog-work') app.get('/hello', async (c) => c.text(await theirWork(client)));
+    else app.get('/hello', (c) => c.text('hello'));
   }
   return serve({ fetch: app.fetch, port, hostname: '127.0.0.1' }) as Server;
 }

@@ -1,6 +1,7 @@
 // One benchmark app: `node apps/server.ts <framework> <config>`; prints `ready {"port": n}`.
 // With STATS=1 (and --expose-gc) a second port answers heap and handle counts after a GC,
-// outside the framework, for the memory benchmark.
+// outside the framework, for the memory benchmark, and the CPU time used so far (`/cpu`: no GC
+// first) for the overhead benchmark's CPU per request.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './common.ts';
@@ -14,11 +15,19 @@ if (!server.listening) await new Promise((resolve) => server.once('listening', r
 const port = (server.address() as AddressInfo).port;
 
 let statsPort: number | undefined;
+// CPU time this process has used (user + system), in microseconds.
+const cpuMicros = () => {
+  const { user, system } = process.cpuUsage();
+  return user + system;
+};
+
 if (process.env.STATS === '1') {
   const gc = (globalThis as { gc?: () => void }).gc;
-  const stats = createServer((_req, res) => {
-    gc?.();
-    gc?.();
+  const stats = createServer((req, res) => {
+    if (req.url !== '/cpu') {
+      gc?.();
+      gc?.();
+    }
     const resources: Record<string, number> = {};
     for (const kind of process.getActiveResourcesInfo())
       resources[kind] = (resources[kind] ?? 0) + 1;
@@ -27,7 +36,12 @@ if (process.env.STATS === '1') {
       .reduce((n, name) => n + process.listenerCount(name), 0);
     res.setHeader('content-type', 'application/json');
     res.end(
-      JSON.stringify({ heapUsed: process.memoryUsage().heapUsed, resources, processListeners }),
+      JSON.stringify({
+        heapUsed: process.memoryUsage().heapUsed,
+        resources,
+        processListeners,
+        cpuMicros: cpuMicros(),
+      }),
     );
   });
   await new Promise<void>((resolve) => stats.listen(0, '127.0.0.1', resolve));

@@ -1,7 +1,8 @@
 // Child processes for benchmarks: each app, the emulator and the load generator
 // run in their own process, as they would in production.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { availableParallelism } from 'node:os';
 import { createInterface } from 'node:readline';
 
 export interface Started<T> {
@@ -19,9 +20,13 @@ export async function startNode<T>(
     env?: Record<string, string>;
     timeoutMs?: number;
     ipc?: boolean;
+    /** CPUs to pin the child to (taskset's list syntax), when pinning is possible. */
+    cpus?: string | undefined;
   } = {},
 ): Promise<Started<T>> {
-  const proc = spawn(process.execPath, [...(options.nodeArgs ?? []), script, ...args], {
+  const command = [process.execPath, ...(options.nodeArgs ?? []), script, ...args];
+  if (options.cpus !== undefined) command.unshift('taskset', '-c', options.cpus);
+  const proc = spawn(command[0] as string, command.slice(1), {
     stdio: options.ipc ? ['ignore', 'pipe', 'inherit', 'ipc'] : ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, ...options.env },
   });
@@ -74,4 +79,24 @@ export function ask<T>(proc: ChildProcess, message: string): Promise<T> {
     proc.once('message', (answer) => resolve(answer as T));
     proc.send(message);
   });
+}
+
+/**
+ * On a machine with two or more CPUs and taskset, pins this process (the load
+ * generator) and returns the CPU lists for the app and for the other helpers, so the
+ * app under test has a core to itself and rounds compare like with like. Off with
+ * `--no-pin`.
+ */
+export function pinning(): { app?: string; others?: string } {
+  if (process.argv.includes('--no-pin')) return {};
+  const count = availableParallelism();
+  if (count < 2) return {};
+  try {
+    const last = String(count - 1);
+    const others = count > 2 ? `0-${count - 2}` : '0';
+    execFileSync('taskset', ['-pc', others, String(process.pid)], { stdio: 'ignore' });
+    return { app: last, others };
+  } catch {
+    return {};
+  }
 }

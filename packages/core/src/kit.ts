@@ -109,10 +109,17 @@ export interface FlagOptions {
   disableGeoip?: boolean | undefined;
 }
 
-/** posthog-node defaults the kit changes, each measured in bench/ (see the core README). */
+/**
+ * posthog-node defaults the kit changes, each measured in bench/ (BENCHMARKS.md). With
+ * its defaults a busy server fills the queue faster than 100-event batches drain it,
+ * and the oldest events are dropped: 500-event batches keep up, and a 10,000-event
+ * queue absorbs bursts and outages.
+ */
 const CLIENT_DEFAULTS: Partial<PostHogOptions> = {
   flushAt: 100,
   flushInterval: 5_000,
+  maxBatchSize: 500,
+  maxQueueSize: 10_000,
 };
 
 const DEFAULT_SHUTDOWN_TIMEOUT_MS = 5_000;

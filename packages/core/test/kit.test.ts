@@ -284,6 +284,18 @@ describe('PostHog answering "try later"', () => {
     expect(emulator.events.filter((e) => e.event === 'kept')).toHaveLength(20);
   });
 
+  it('a burst of 5,000 events while PostHog is failing is kept whole (posthog-node alone keeps 1,000)', async () => {
+    const kit = make({ logger: memoryLogger() });
+    emulator.fault('batch', { status: 503, times: 1 });
+    for (let i = 0; i < 5_000; i++) kit.capture('burst', { distinctId: `u${i % 50}` });
+    await kit.flush();
+    expect(emulator.events).toHaveLength(0);
+    await kit.flush();
+    const received = emulator.events.filter((e) => e.event === 'burst');
+    expect(received).toHaveLength(5_000);
+    expect(new Set(received.map((e) => e.uuid)).size).toBe(5_000);
+  });
+
   it('a 400 (a batch PostHog will never take) is dropped, not retried forever', async () => {
     const logger = memoryLogger();
     const kit = make({ logger });

@@ -84,7 +84,8 @@ function errorStatus(error: unknown): number {
  */
 export function posthog(options?: PostHogKoaOptions): Middleware<PostHogState> {
   const tracker = new RequestTracker<Context>(options);
-  return async function posthogMiddleware(ctx, next) {
+  // Not an async function: one promise less per request than `try { await next() }`.
+  return function posthogMiddleware(ctx, next) {
     const scope = tracker.start(new KoaRequest(ctx));
     ctx.state.posthog = scope ?? tracker.inert;
     if (!scope) return next();
@@ -98,11 +99,9 @@ export function posthog(options?: PostHogKoaOptions): Middleware<PostHogState> {
       ctx.res.once('finish', end);
       ctx.res.once('close', end);
     }
-    try {
-      await tracker.run(scope, next);
-    } catch (error) {
+    return tracker.run(scope, next).catch((error: unknown) => {
       tracker.captureError(scope, error, errorStatus(error));
       throw error;
-    }
+    });
   };
 }
