@@ -79,6 +79,30 @@ describe('local evaluation memo', () => {
     );
   });
 
+  it('with the flag result cache on, hits come from the memo and exposures still go out once per user', async () => {
+    const kit = kitFor(emulator, {
+      personalApiKey: emulator.personalApiKey,
+      featureFlagsCacheTtlMs: 60_000,
+    });
+    kits.push(kit);
+    await kit.client?.waitForLocalEvaluationReady(5_000);
+    const spy = calls(kit);
+    const users = ['a', 'b', 'a', 'c', 'b', 'a', 'c', 'a'];
+    const answers = new Map<string, unknown>();
+    for (const u of users) {
+      const answer = await kit.getFeatureFlag('exp', { distinctId: `cached-${u}` });
+      if (answers.has(u)) expect(answer).toBe(answers.get(u));
+      answers.set(u, answer);
+    }
+    // One posthog-node evaluation per user: the second call of a user is a memo hit.
+    expect(spy).toHaveBeenCalledTimes(3);
+    await kit.flush();
+    const called = emulator.events.filter(
+      (e) => e.event === '$feature_flag_called' && e.distinctId.startsWith('cached-'),
+    );
+    expect(called.map((e) => e.distinctId).sort()).toEqual(['cached-a', 'cached-b', 'cached-c']);
+  });
+
   it('a user evaluated once without events still gets their exposure event later', async () => {
     const kit = await localKit();
     await kit.getFeatureFlag('exp', { distinctId: 'quiet', sendFeatureFlagEvents: false });

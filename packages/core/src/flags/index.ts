@@ -8,21 +8,14 @@ import {
   type Evaluation,
   FlagCallRecorder,
   type FlagInputs,
+  type FlagRequest,
   FlagRecordingPostHog,
   FlagResultCache,
 } from './result-cache.ts';
 import { GuardedStore, isSharedStore, resolveStore } from './store.ts';
 
 export { redisSecrets, STORE_TIMEOUT_MS } from './store.ts';
-export { type Evaluation, type FlagInputs, FlagRecordingPostHog };
-
-/** What decides a flag's answer, for the caches. */
-export interface FlagRequest {
-  key: string;
-  distinctId: string;
-  inputs: FlagInputs;
-  deviceId: string | undefined;
-}
+export { type Evaluation, type FlagInputs, type FlagRequest, FlagRecordingPostHog };
 
 /**
  * The kit's flag caches: the shared flag definitions (a posthog-node
@@ -113,17 +106,20 @@ export class FlagCaches {
     evaluate: () => Promise<Evaluation>,
   ): Promise<CachedFlagResult | undefined> {
     const results = this.results;
-    const fromResults: () => Promise<Evaluation> = results
-      ? async () => ({
-          result: await results.evaluate(request, sendFeatureFlagEvents, evaluate),
-          failed: false,
-        })
-      : evaluate;
-    if (!this.memo) return (await fromResults()).result;
-    return this.memo.evaluate(
+    const memo = this.memo;
+    if (!memo) {
+      return results
+        ? results.evaluate(request, sendFeatureFlagEvents, evaluate)
+        : (await evaluate()).result;
+    }
+    const sendEvents = sendFeatureFlagEvents ?? this.sendEventsByDefault;
+    // The memo takes the result cache's answer and its recorded event properties as they
+    // are: recording the same call in both layers would make each see two callers.
+    return memo.evaluate(
       request,
-      sendFeatureFlagEvents ?? this.sendEventsByDefault,
-      fromResults,
+      sendEvents,
+      evaluate,
+      results && (() => results.evaluateRecorded(request, sendEvents, evaluate)),
     );
   }
 

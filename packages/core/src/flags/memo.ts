@@ -3,6 +3,7 @@ import {
   cacheable,
   canonicalJson,
   type Evaluation,
+  type FlagCalledParams,
   type FlagCallRecorder,
   type FlagInputs,
 } from './result-cache.ts';
@@ -56,13 +57,20 @@ export class LocalEvaluationMemo {
     return this.entries.size;
   }
 
+  /**
+   * The memo's answer, else `recorded()` (a layer behind that records the event
+   * properties itself, the result cache) or `evaluate` recorded here.
+   */
   async evaluate(
     request: { key: string; distinctId: string; inputs: FlagInputs; deviceId: string | undefined },
     sendEvents: boolean,
     evaluate: () => Promise<Evaluation>,
+    recorded?: () => Promise<{ outcome: Evaluation; params: FlagCalledParams | undefined }>,
   ): Promise<CachedFlagResult | undefined> {
     const recorder = this.recorder;
-    if (!recorder || recorder.client.hasFlagOverrides) return (await evaluate()).result;
+    if (!recorder || recorder.client.hasFlagOverrides) {
+      return recorded ? (await recorded()).outcome.result : (await evaluate()).result;
+    }
     if (Date.now() - this.generationStart > this.maxAgeMs) this.forget();
     let memoKey: string;
     try {
@@ -78,7 +86,7 @@ export class LocalEvaluationMemo {
         request.deviceId ?? null,
       ]);
     } catch {
-      return (await evaluate()).result;
+      return recorded ? (await recorded()).outcome.result : (await evaluate()).result;
     }
     const entry = this.entries.get(memoKey);
     if (entry && (!sendEvents || entry.event)) {
@@ -91,11 +99,13 @@ export class LocalEvaluationMemo {
       return entry.result && { ...entry.result };
     }
     const generation = this.entries;
-    const { outcome, params } = await recorder.record(
-      { key: request.key, distinctId: request.distinctId, groups: request.inputs.groups },
-      sendEvents,
-      evaluate,
-    );
+    const { outcome, params } = recorded
+      ? await recorded()
+      : await recorder.record(
+          { key: request.key, distinctId: request.distinctId, groups: request.inputs.groups },
+          sendEvents,
+          evaluate,
+        );
     const keep = outcome.result?.reason === LOCALLY ? cacheable(outcome, params) : undefined;
     // Not if the definitions changed while this evaluation ran.
     if (keep && generation === this.entries) {

@@ -11,6 +11,14 @@ export interface FlagCalledParams {
   properties: Record<string, unknown>;
 }
 
+/** What decides a flag's answer, for the caches. */
+export interface FlagRequest {
+  key: string;
+  distinctId: string;
+  inputs: FlagInputs;
+  deviceId: string | undefined;
+}
+
 /** The format version of a cached result; anything else is ignored and replaced. */
 export const RESULT_FORMAT = 1;
 
@@ -281,27 +289,54 @@ export class FlagResultCache {
    * stored. `sendFeatureFlagEvents` is the call's option (posthog-node's default applies).
    */
   async evaluate(
-    request: { key: string; distinctId: string; inputs: FlagInputs; deviceId: string | undefined },
+    request: FlagRequest,
     sendFeatureFlagEvents: boolean | undefined,
     evaluate: () => Promise<Evaluation>,
   ): Promise<CachedFlagResult | undefined> {
     const sendEvents = sendFeatureFlagEvents ?? this.sendEventsByDefault;
+    return (await this.evaluateRecorded(request, sendEvents, evaluate)).outcome.result;
+  }
+
+  /**
+   * `evaluate` with the `$feature_flag_called` properties behind the answer: those
+   * posthog-node built on a miss, or the entry's on a hit. A layer in front of this one
+   * (the local evaluation memo) takes both from here instead of recording again: two
+   * recordings of one call would look like two concurrent calls, and neither would
+   * keep the properties.
+   */
+  async evaluateRecorded(
+    request: FlagRequest,
+    sendEvents: boolean,
+    evaluate: () => Promise<Evaluation>,
+  ): Promise<{ outcome: Evaluation; params: FlagCalledParams | undefined }> {
     const recorder = this.recorder;
-    if (!recorder || recorder.client.hasFlagOverrides) return (await evaluate()).result;
+    if (!recorder || recorder.client.hasFlagOverrides) {
+      return { outcome: await evaluate(), params: undefined };
+    }
     const { key, distinctId, inputs } = request;
     let cacheKey: string;
     try {
       cacheKey = await this.keyFor(key, distinctId, inputs, request.deviceId);
     } catch {
       // Inputs that are not JSON (a BigInt...): not cacheable.
-      return (await evaluate()).result;
+      return { outcome: await evaluate(), params: undefined };
     }
     const read = await this.store.run('read flag result', (s) => readKey(s.keyv, cacheKey));
     const entry = read.ok ? parseEntry(read.value) : undefined;
     if (entry && (!sendEvents || entry.e)) {
       const result = entry.r ?? undefined;
       if (sendEvents && entry.e) recorder.replay(request, result, { ...entry.e });
-      return result && { ...result };
+      const params: FlagCalledParams | undefined = entry.e
+        ? {
+            distinctId,
+            key,
+            response: responseOf(result),
+            groups: inputs.groups,
+            disableGeoip: inputs.disableGeoip,
+            properties: { ...entry.e },
+          }
+        : undefined;
+      return { outcome: { result: result && { ...result }, failed: false }, params };
     }
 
     const { outcome, params } = await recorder.record(
@@ -310,13 +345,13 @@ export class FlagResultCache {
       evaluate,
     );
     const keep = read.ok ? cacheable(outcome, params) : undefined;
-    if (!keep) return outcome.result;
+    if (!keep) return { outcome, params };
     const value: ResultEntry = structuredClone({
       v: RESULT_FORMAT,
       r: outcome.result ?? null,
       e: keep.params ? keep.params.properties : null,
     });
     void this.store.run('write flag result', (s) => s.keyv.set(cacheKey, value, this.ttlMs));
-    return outcome.result;
+    return { outcome, params };
   }
 }
