@@ -8,14 +8,14 @@ import {
   type Evaluation,
   FlagCallRecorder,
   type FlagInputs,
-  type FlagRequest,
   FlagRecordingPostHog,
+  type FlagRequest,
   FlagResultCache,
 } from './result-cache.ts';
 import { GuardedStore, isSharedStore, resolveStore } from './store.ts';
 
 export { redisSecrets, STORE_TIMEOUT_MS } from './store.ts';
-export { type Evaluation, type FlagInputs, type FlagRequest, FlagRecordingPostHog };
+export { type Evaluation, type FlagInputs, FlagRecordingPostHog, type FlagRequest };
 
 /**
  * The kit's flag caches: the shared flag definitions (a posthog-node
