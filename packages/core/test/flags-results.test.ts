@@ -36,7 +36,7 @@ describe('the result cache key', () => {
       resolveStore(undefined, undefined),
       new ErrorReporter('ignore', undefined, []),
     ),
-    { prefix: 'p', ttlMs: 1_000, projectApiKey: 'phc_project', sendEventsByDefault: true },
+    { prefix: 'p', ttlMs: 1_000, projectApiKey: 'phc_project' },
   );
   const base = {
     groups: { company: 'acme' },
@@ -86,7 +86,7 @@ describe('the result cache key', () => {
         resolveStore(undefined, undefined),
         new ErrorReporter('ignore', undefined, []),
       ),
-      { prefix: 'p', ttlMs: 1_000, projectApiKey: 'phc_other', sendEventsByDefault: true },
+      { prefix: 'p', ttlMs: 1_000, projectApiKey: 'phc_other' },
     );
     expect(await other.keyFor('flag', 'user-1', base, 'device-1')).not.toBe(key);
     // The order properties were written in does not matter.

@@ -87,7 +87,6 @@ export class FlagCaches {
             prefix: settings.featureFlagsCachePrefix,
             ttlMs: settings.featureFlagsCacheTtlMs,
             projectApiKey: apiKey,
-            sendEventsByDefault,
           })
         : undefined;
     const memo = memoize
@@ -105,22 +104,13 @@ export class FlagCaches {
     sendFeatureFlagEvents: boolean | undefined,
     evaluate: () => Promise<Evaluation>,
   ): Promise<CachedFlagResult | undefined> {
-    const results = this.results;
-    const memo = this.memo;
-    if (!memo) {
-      return results
-        ? results.evaluate(request, sendFeatureFlagEvents, evaluate)
-        : (await evaluate()).result;
-    }
     const sendEvents = sendFeatureFlagEvents ?? this.sendEventsByDefault;
+    const results = this.results;
     // The memo takes the result cache's answer and its recorded event properties as they
     // are: recording the same call in both layers would make each see two callers.
-    return memo.evaluate(
-      request,
-      sendEvents,
-      evaluate,
-      results && (() => results.evaluateRecorded(request, sendEvents, evaluate)),
-    );
+    const fromResults = results && (() => results.evaluate(request, sendEvents, evaluate));
+    if (this.memo) return this.memo.evaluate(request, sendEvents, evaluate, fromResults);
+    return fromResults ? (await fromResults()).outcome.result : (await evaluate()).result;
   }
 
   /** posthog-node's fetch, watched by the shared definitions (304s, ETags). */

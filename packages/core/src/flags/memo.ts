@@ -67,10 +67,10 @@ export class LocalEvaluationMemo {
     evaluate: () => Promise<Evaluation>,
     recorded?: () => Promise<{ outcome: Evaluation; params: FlagCalledParams | undefined }>,
   ): Promise<CachedFlagResult | undefined> {
+    const unmemoized = async () =>
+      recorded ? (await recorded()).outcome.result : (await evaluate()).result;
     const recorder = this.recorder;
-    if (!recorder || recorder.client.hasFlagOverrides) {
-      return recorded ? (await recorded()).outcome.result : (await evaluate()).result;
-    }
+    if (!recorder || recorder.client.hasFlagOverrides) return unmemoized();
     if (Date.now() - this.generationStart > this.maxAgeMs) this.forget();
     let memoKey: string;
     try {
@@ -86,7 +86,7 @@ export class LocalEvaluationMemo {
         request.deviceId ?? null,
       ]);
     } catch {
-      return recorded ? (await recorded()).outcome.result : (await evaluate()).result;
+      return unmemoized();
     }
     const entry = this.entries.get(memoKey);
     if (entry && (!sendEvents || entry.event)) {

@@ -244,18 +244,16 @@ export class FlagResultCache {
   private readonly prefix: string;
   private readonly ttlMs: number;
   private readonly projectApiKey: string;
-  private readonly sendEventsByDefault: boolean;
   private recorder: FlagCallRecorder | undefined;
 
   constructor(
     store: GuardedStore,
-    options: { prefix: string; ttlMs: number; projectApiKey: string; sendEventsByDefault: boolean },
+    options: { prefix: string; ttlMs: number; projectApiKey: string },
   ) {
     this.store = store;
     this.prefix = options.prefix;
     this.ttlMs = options.ttlMs;
     this.projectApiKey = options.projectApiKey;
-    this.sendEventsByDefault = options.sendEventsByDefault;
   }
 
   /** Starts watching the client's `$feature_flag_called` calls. */
@@ -286,25 +284,12 @@ export class FlagResultCache {
 
   /**
    * The answer from the cache, or from `evaluate` (posthog-node) on a miss, which is then
-   * stored. `sendFeatureFlagEvents` is the call's option (posthog-node's default applies).
+   * stored; with the `$feature_flag_called` properties behind it (those posthog-node
+   * built on a miss, or the entry's on a hit), so a layer in front (the local
+   * evaluation memo) can keep them without recording the call again: two recordings of
+   * one call would look like two concurrent calls, and neither would keep them.
    */
   async evaluate(
-    request: FlagRequest,
-    sendFeatureFlagEvents: boolean | undefined,
-    evaluate: () => Promise<Evaluation>,
-  ): Promise<CachedFlagResult | undefined> {
-    const sendEvents = sendFeatureFlagEvents ?? this.sendEventsByDefault;
-    return (await this.evaluateRecorded(request, sendEvents, evaluate)).outcome.result;
-  }
-
-  /**
-   * `evaluate` with the `$feature_flag_called` properties behind the answer: those
-   * posthog-node built on a miss, or the entry's on a hit. A layer in front of this one
-   * (the local evaluation memo) takes both from here instead of recording again: two
-   * recordings of one call would look like two concurrent calls, and neither would
-   * keep the properties.
-   */
-  async evaluateRecorded(
     request: FlagRequest,
     sendEvents: boolean,
     evaluate: () => Promise<Evaluation>,
