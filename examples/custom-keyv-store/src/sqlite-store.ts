@@ -13,7 +13,9 @@ export class SqliteStore {
 
   constructor(file: string) {
     this.db = new DatabaseSync(file);
-    this.db.exec(`PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 2000;
+    // The busy timeout first: switching to WAL takes a lock, and processes that open the
+    // file at the same moment must wait for it rather than fail with "database is locked".
+    this.db.exec(`PRAGMA busy_timeout = 2000; PRAGMA journal_mode = WAL;
       CREATE TABLE IF NOT EXISTS keyv (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires INTEGER)`);
   }
 
