@@ -12,7 +12,7 @@ export default defineConfig({
       { find: /^@posthog-kit\/testing$/, replacement: src('testing/src/index.ts') },
 
       {
-        find: /^@posthog-kit\/(express|koa|hono|h3|conformance)$/,
+        find: /^@posthog-kit\/(express|koa|hono|h3|fastify|nestjs|conformance)$/,
         replacement: src('$1/src/index.ts'),
       },
     ],
