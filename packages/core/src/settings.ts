@@ -5,262 +5,82 @@ import type { ContextStorage, RequestHooks } from './types.ts';
 /** posthog-node's default host. */
 export const DEFAULT_HOST = 'https://us.i.posthog.com';
 
-/**
- * Everything the kit can be told. Code options win over the environment
- * (`POSTHOG_*`, durations there in seconds); callables and objects come from code only.
- */
-export interface PostHogKitOptions extends RequestHooks {
-  /**
-   * Project API key (`phc_...`). Without one the kit is disabled and every call is a no-op.
-   * Env: `POSTHOG_PROJECT_API_KEY`, or `POSTHOG_API_KEY`.
-   * @default undefined
-   */
-  apiKey?: string | undefined;
-  /**
-   * Personal API key (`phx_...`) or project secret key (`phs_...`): turns on local flag evaluation.
-   * Env: `POSTHOG_PERSONAL_API_KEY`.
-   * @default undefined
-   */
-  personalApiKey?: string | undefined;
-  /**
-   * PostHog host. Env: `POSTHOG_HOST`.
-   * @default 'https://us.i.posthog.com'
-   */
-  host?: string | undefined;
-  /**
-   * Turns the kit off even with a key. Env: `POSTHOG_ENABLED`.
-   * @default true when a project key is set
-   */
-  enabled?: boolean | undefined;
-  /**
-   * posthog-node's debug output. Env: `POSTHOG_DEBUG`.
-   * @default false
-   */
-  debug?: boolean | undefined;
-  /**
-   * Skip GeoIP on events and flag calls (server IPs are not users'). Env: `POSTHOG_DISABLE_GEOIP`.
-   * @default true
-   */
-  disableGeoip?: boolean | undefined;
-  /**
-   * `log`: one line through the logger; `raise`: throw errors a caller awaits as
-   * `PostHogKitError`; `ignore`: drop them. Env: `POSTHOG_ERROR_MODE`.
-   * @default 'log'
-   */
-  errorMode?: ErrorMode | undefined;
-  /**
-   * Capture uncaught exceptions and unhandled rejections of the process.
-   * Env: `POSTHOG_ENABLE_EXCEPTION_AUTOCAPTURE`.
-   * @default false
-   */
-  enableExceptionAutocapture?: boolean | undefined;
-  /**
-   * Attach the local variables of in-app frames to captured exceptions.
-   * Env: `POSTHOG_CAPTURE_EXCEPTION_CODE_VARIABLES`.
-   * @default false
-   */
-  captureExceptionCodeVariables?: boolean | undefined;
-  /**
-   * Regexes (case-insensitive) for variable names whose values are masked; added to the defaults.
-   * Env: `POSTHOG_CODE_VARIABLES_MASK_PATTERNS` (JSON array or comma separated).
-   * @default [] (plus the built-in list)
-   */
-  codeVariablesMaskPatterns?: string[] | undefined;
-  /**
-   * Keep the built-in mask patterns. Turning this off is the only way to drop them.
-   * @default true
-   */
-  useDefaultMaskPatterns?: boolean | undefined;
-  /**
-   * Regexes for variable names that are dropped. Env: `POSTHOG_CODE_VARIABLES_IGNORE_PATTERNS`.
-   * @default ['^__']
-   */
-  codeVariablesIgnorePatterns?: string[] | undefined;
-  /**
-   * Module names or path prefixes that are in-app. Env: `POSTHOG_IN_APP_MODULES`.
-   * @default undefined (in-app = not under node_modules and not Node's own)
-   */
-  inAppModules?: string[] | undefined;
-  /**
-   * Capture request errors in the middleware. Env: `POSTHOG_MW_CAPTURE_EXCEPTIONS`.
-   * @default true
-   */
-  captureExceptions?: boolean | undefined;
-  /**
-   * Capture one view event per request. Env: `POSTHOG_MW_CAPTURE_VIEWS`.
-   * @default false
-   */
-  captureViews?: boolean | undefined;
-  /**
-   * The event name of view capture.
-   * @default '$pageview'
-   */
-  viewEventName?: string | undefined;
-  /**
-   * Read distinct and session ids from the posthog-js cookie when the tracing headers are absent.
-   * @default false
-   */
-  readPostHogCookie?: boolean | undefined;
-  /**
-   * Prefer the authenticated user (the user resolver) over the client-supplied
-   * `X-POSTHOG-DISTINCT-ID` header. Off, the header wins, as posthog-js sends it.
-   * @default false
-   */
-  preferAuthenticatedUser?: boolean | undefined;
-  /**
-   * How often flag definitions are polled (local evaluation). Env: `POSTHOG_POLL_INTERVAL` (seconds).
-   * @default 30000
-   */
-  pollIntervalMs?: number | undefined;
-  /**
-   * Safety-net TTL of the shared flag definitions. Env: `POSTHOG_FLAG_DEFINITIONS_CACHE_TTL` (seconds).
-   * @default max(60 s, 2 × poll interval)
-   */
-  flagDefinitionsCacheTtlMs?: number | undefined;
-  /**
-   * TTL of the leader's lease; at least the poll interval. Env: `POSTHOG_FLAG_DEFINITIONS_LOCK_TTL` (seconds).
-   * @default max(5 s, 2 × poll interval)
-   */
-  flagDefinitionsLockTtlMs?: number | undefined;
-  /**
-   * Key prefix of the shared flag definitions. Env: `POSTHOG_FLAG_DEFINITIONS_CACHE_PREFIX`.
-   * @default 'posthog:flag_definitions'
-   */
-  flagDefinitionsCachePrefix?: string | undefined;
-  /**
-   * TTL of cached flag results; 0 turns the result cache off. Env: `POSTHOG_FEATURE_FLAGS_CACHE_TTL` (seconds).
-   * @default 0
-   */
-  featureFlagsCacheTtlMs?: number | undefined;
-  /**
-   * Key prefix of cached flag results. Env: `POSTHOG_FEATURE_FLAGS_CACHE_PREFIX`.
-   * @default 'posthog:feature_flags'
-   */
-  featureFlagsCachePrefix?: string | undefined;
-  /**
-   * Send one validation event (and fetch definitions once, with a personal key) at startup.
-   * Env: `POSTHOG_VALIDATE_ON_STARTUP`.
-   * @default false
-   */
-  validateOnStartup?: boolean | undefined;
-  /**
-   * Event name of the startup validation. Env: `POSTHOG_VALIDATE_EVENT_NAME`.
-   * @default 'posthog_kit_validation'
-   */
-  validateEventName?: string | undefined;
-  /**
-   * Distinct id of the startup validation event. Env: `POSTHOG_VALIDATE_DISTINCT_ID`.
-   * @default 'posthog_kit'
-   */
-  validateDistinctId?: string | undefined;
-  /**
-   * A Redis URL: builds a Redis Keyv store for the flag caches. Env: `POSTHOG_REDIS_URL`.
-   * @default undefined (an in-memory store, shared by nothing)
-   */
-  redisUrl?: string | undefined;
-  /**
-   * A Keyv instance, or any Keyv store, for the flag caches (shared definitions, results).
-   * @default an in-memory Keyv
-   */
-  cache?: unknown;
-  /**
-   * Where `log` mode writes. Any object with `warn` and `error`.
-   * @default console
-   */
-  logger?: KitLogger | undefined;
-  /**
-   * Context storage. AsyncLocalStorage is found at run time when this is not given.
-   * @default AsyncLocalStorage when the runtime has it
-   */
-  contextStorage?: ContextStorage | undefined;
-  /**
-   * Options passed to the posthog-node client as they are (flushAt, flushInterval, requestTimeout...).
-   * @default the kit's tuned defaults, see the README
-   */
-  clientOptions?: Record<string, unknown> | undefined;
-  /**
-   * The fetch the client and validation use.
-   * @default globalThis.fetch
-   */
-  fetch?: typeof fetch | undefined;
-  /**
-   * Where `POSTHOG_*` settings are read from.
-   * @default process.env (an empty object where there is no process)
-   */
-  env?: Record<string, string | undefined> | undefined;
+// ----- the pieces settings are made of -----
+
+type EnvKind = 'string' | 'boolean' | 'seconds' | 'list' | 'lower';
+
+interface SpecBase<TSchema extends v.GenericSchema> {
+  /** Checks the value given in code, or read from the environment. */
+  schema: TSchema;
+  /** Environment names, first set one wins. */
+  env?: readonly string[];
+  /** How the environment's text is read. @default 'string' */
+  read?: EnvKind;
+  /** Shown only as its type and length in errors. */
+  secret?: boolean;
+  /** Also a per-middleware option (`posthog({ captureViews })`). */
+  request?: boolean;
+  /** Checked once every setting has its value: a problem, or undefined. */
+  check?: (value: v.InferOutput<TSchema>, s: Draft) => string | undefined;
+}
+type Draft = Record<string, unknown>;
+type Default<TSchema extends v.GenericSchema> =
+  | v.InferOutput<TSchema>
+  | ((s: Draft) => v.InferOutput<TSchema>);
+
+interface Spec<TSchema extends v.GenericSchema, TDefault extends boolean>
+  extends SpecBase<TSchema> {
+  default: TDefault extends true ? Default<TSchema> : undefined;
+  /** Given in code only (callables, objects): not part of `ResolvedSettings`. */
+  code: false;
+}
+interface CodeSpec<TSchema extends v.GenericSchema> {
+  schema: TSchema;
+  code: true;
 }
 
-/** Settings after parsing: every default applied. */
-export interface ResolvedSettings {
-  apiKey: string | undefined;
-  personalApiKey: string | undefined;
-  host: string;
-  enabled: boolean;
-  debug: boolean;
-  disableGeoip: boolean;
-  errorMode: ErrorMode;
-  enableExceptionAutocapture: boolean;
-  captureExceptionCodeVariables: boolean;
-  codeVariablesMaskPatterns: string[];
-  useDefaultMaskPatterns: boolean;
-  codeVariablesIgnorePatterns: string[];
-  inAppModules: string[] | undefined;
-  captureExceptions: boolean;
-  captureViews: boolean;
-  viewEventName: string;
-  readPostHogCookie: boolean;
-  preferAuthenticatedUser: boolean;
-  pollIntervalMs: number;
-  flagDefinitionsCacheTtlMs: number;
-  flagDefinitionsLockTtlMs: number;
-  flagDefinitionsCachePrefix: string;
-  featureFlagsCacheTtlMs: number;
-  featureFlagsCachePrefix: string;
-  validateOnStartup: boolean;
-  validateEventName: string;
-  validateDistinctId: string;
-  redisUrl: string | undefined;
+/** A setting with a default: its resolved value always has one. */
+function withDefault<TSchema extends v.GenericSchema>(
+  spec: SpecBase<TSchema> & { default: Default<TSchema> },
+): Spec<TSchema, true> {
+  return { ...spec, code: false };
+}
+/** A setting without a default: undefined until given. */
+function optional<TSchema extends v.GenericSchema>(spec: SpecBase<TSchema>): Spec<TSchema, false> {
+  return { ...spec, default: undefined, code: false };
+}
+/** An option given in code only. */
+function codeOnly<T>(
+  check: (x: unknown) => boolean,
+  expected: string,
+): CodeSpec<v.GenericSchema<T>> {
+  return { schema: v.custom<T>(check, expected), code: true };
 }
 
-type ScalarKey = keyof ResolvedSettings;
-type EnvKind = 'string' | 'secret' | 'boolean' | 'seconds' | 'list' | 'lower';
-
-/** The settings that can come from the environment, and how their text is read. */
-const ENV: Partial<Record<ScalarKey, { names: string[]; kind: EnvKind }>> = {
-  apiKey: { names: ['POSTHOG_PROJECT_API_KEY', 'POSTHOG_API_KEY'], kind: 'secret' },
-  personalApiKey: { names: ['POSTHOG_PERSONAL_API_KEY'], kind: 'secret' },
-  host: { names: ['POSTHOG_HOST'], kind: 'string' },
-  enabled: { names: ['POSTHOG_ENABLED'], kind: 'boolean' },
-  debug: { names: ['POSTHOG_DEBUG'], kind: 'boolean' },
-  disableGeoip: { names: ['POSTHOG_DISABLE_GEOIP'], kind: 'boolean' },
-  errorMode: { names: ['POSTHOG_ERROR_MODE'], kind: 'lower' },
-  enableExceptionAutocapture: { names: ['POSTHOG_ENABLE_EXCEPTION_AUTOCAPTURE'], kind: 'boolean' },
-  captureExceptionCodeVariables: {
-    names: ['POSTHOG_CAPTURE_EXCEPTION_CODE_VARIABLES'],
-    kind: 'boolean',
-  },
-  codeVariablesMaskPatterns: { names: ['POSTHOG_CODE_VARIABLES_MASK_PATTERNS'], kind: 'list' },
-  codeVariablesIgnorePatterns: { names: ['POSTHOG_CODE_VARIABLES_IGNORE_PATTERNS'], kind: 'list' },
-  inAppModules: { names: ['POSTHOG_IN_APP_MODULES'], kind: 'list' },
-  captureExceptions: { names: ['POSTHOG_MW_CAPTURE_EXCEPTIONS'], kind: 'boolean' },
-  captureViews: { names: ['POSTHOG_MW_CAPTURE_VIEWS'], kind: 'boolean' },
-  pollIntervalMs: { names: ['POSTHOG_POLL_INTERVAL'], kind: 'seconds' },
-  flagDefinitionsCacheTtlMs: { names: ['POSTHOG_FLAG_DEFINITIONS_CACHE_TTL'], kind: 'seconds' },
-  flagDefinitionsLockTtlMs: { names: ['POSTHOG_FLAG_DEFINITIONS_LOCK_TTL'], kind: 'seconds' },
-  flagDefinitionsCachePrefix: { names: ['POSTHOG_FLAG_DEFINITIONS_CACHE_PREFIX'], kind: 'string' },
-  featureFlagsCacheTtlMs: { names: ['POSTHOG_FEATURE_FLAGS_CACHE_TTL'], kind: 'seconds' },
-  featureFlagsCachePrefix: { names: ['POSTHOG_FEATURE_FLAGS_CACHE_PREFIX'], kind: 'string' },
-  validateOnStartup: { names: ['POSTHOG_VALIDATE_ON_STARTUP'], kind: 'boolean' },
-  validateEventName: { names: ['POSTHOG_VALIDATE_EVENT_NAME'], kind: 'string' },
-  validateDistinctId: { names: ['POSTHOG_VALIDATE_DISTINCT_ID'], kind: 'string' },
-  redisUrl: { names: ['POSTHOG_REDIS_URL'], kind: 'string' },
+const MAX_DURATION_MS = 24 * 3_600_000;
+const text = (what: string) =>
+  v.pipe(v.string(`expected ${what}`), v.trim(), v.nonEmpty(`expected ${what}`));
+const flag = v.boolean('expected a boolean');
+/** Milliseconds in code; the environment gives seconds. Capped below setTimeout's overflow. */
+const duration = (min: number, max: number) => {
+  const what = `a number of milliseconds from ${min} to ${max}`;
+  return v.pipe(
+    v.number(`expected ${what}`),
+    v.finite(`expected ${what}`),
+    v.minValue(min, `expected ${what}`),
+    v.maxValue(max, `expected ${what}`),
+  );
 };
-
-/** Every environment variable the kit reads. */
-export const ENV_VARS: readonly string[] = Object.values(ENV).flatMap((spec) => spec.names);
-
-const SECRET_KEYS = new Set<string>(['apiKey', 'personalApiKey', 'redisUrl']);
-
+const list = (what: string, check?: (item: string) => boolean) =>
+  v.array(
+    check
+      ? v.pipe(v.string(`expected ${what}`), v.check(check, `expected ${what}`))
+      : v.string(`expected ${what}`),
+    `expected ${what}`,
+  );
+const isFunction = (x: unknown) => typeof x === 'function';
+const hook = <K extends keyof RequestHooks>() =>
+  codeOnly<RequestHooks[K]>(isFunction, 'expected a function');
 const isRegex = (source: string) => {
   try {
     new RegExp(source, 'i');
@@ -269,29 +89,36 @@ const isRegex = (source: string) => {
     return false;
   }
 };
-
-const text = (what: string) =>
-  v.pipe(v.string(`expected ${what}`), v.trim(), v.nonEmpty(`expected ${what}`));
-const flag = v.boolean('expected a boolean');
-const duration = (min: number, what: string) =>
-  v.pipe(
-    v.number(`expected ${what}`),
-    v.finite(`expected ${what}`),
-    v.minValue(min, `expected ${what}`),
-  );
-const list = (what: string, check?: (item: string) => boolean) =>
-  v.array(
-    check
-      ? v.pipe(v.string(`expected ${what}`), v.check(check, `expected ${what}`))
-      : v.string(`expected ${what}`),
-    `expected ${what}`,
-  );
-const callable = v.function('expected a function');
+// Keys travel in headers and bodies: printable ASCII only.
+const headerSafe = (s: string) => /^[\x21-\x7e]+$/.test(s);
+const hasUserinfo = (s: string) => /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i.test(s);
+const wellFormed = (s: string) =>
+  typeof (s as { isWellFormed?: () => boolean }).isWellFormed !== 'function' ||
+  (s as unknown as { isWellFormed: () => boolean }).isWellFormed();
 
 const httpUrl = v.pipe(
   text('an http(s) URL'),
   v.check((s) => /^https?:\/\/[^/\s]+/i.test(s) && URL.canParse(s), 'expected an http(s) URL'),
+  v.check(
+    (s) => !hasUserinfo(s),
+    'expected an http(s) URL without user:password@ (PostHog authenticates with the keys)',
+  ),
   v.transform((s) => s.replace(/\/+$/, '')),
+);
+const projectKey = v.pipe(
+  text('a project API key (phc_...)'),
+  v.check(headerSafe, 'expected a project API key (phc_...) of printable ASCII characters'),
+);
+const personalKey = v.pipe(
+  text('a personal API key (phx_...) or project secret key (phs_...)'),
+  v.check(
+    (s) => !s.startsWith('phc_'),
+    'expected a personal API key (phx_...) or project secret key (phs_...), got a project API key (phc_...)',
+  ),
+  v.check(
+    headerSafe,
+    'expected a personal API key of printable ASCII characters (it is sent in the Authorization header)',
+  ),
 );
 const redisUrl = v.pipe(
   text('a redis:// or rediss:// URL'),
@@ -300,81 +127,421 @@ const redisUrl = v.pipe(
     'expected a redis:// or rediss:// URL',
   ),
 );
-const personalKey = v.pipe(
-  text('a personal API key (phx_...) or project secret key (phs_...)'),
-  v.check(
-    (s) => !s.startsWith('phc_'),
-    'expected a personal API key (phx_...) or project secret key (phs_...), got a project API key (phc_...)',
+
+/** The lock and cache TTLs of the shared definitions outlive a poll. */
+const atLeastPoll = (ms: number, s: Draft) => {
+  const poll = s.pollIntervalMs as number;
+  return ms >= poll ? undefined : `expected at least the poll interval (${poll} ms)`;
+};
+
+// ----- the settings: one entry each -----
+
+/**
+ * Every setting, once: its check, environment names, default and (in the JSDoc, the
+ * first line and `@default`) the line of the README's settings table. The option
+ * types, the resolved type, the environment parsing, the defaults and the README
+ * table all derive from here; a test keeps the README in step.
+ */
+const SETTINGS = {
+  /**
+   * Project API key (`phc_...`); without one the kit is disabled and every call is a no-op.
+   * @default none: disabled
+   */
+  apiKey: optional({
+    schema: projectKey,
+    env: ['POSTHOG_PROJECT_API_KEY', 'POSTHOG_API_KEY'],
+    secret: true,
+  }),
+  /**
+   * Personal (`phx_`) or project secret (`phs_`) key: local flag evaluation.
+   * @default none
+   */
+  personalApiKey: optional({
+    schema: personalKey,
+    env: ['POSTHOG_PERSONAL_API_KEY'],
+    secret: true,
+  }),
+  /**
+   * PostHog host.
+   * @default `https://us.i.posthog.com`
+   */
+  host: withDefault({ schema: httpUrl, env: ['POSTHOG_HOST'], default: DEFAULT_HOST }),
+  /**
+   * Turns the kit off even with a key set.
+   * @default true when a key is set
+   */
+  enabled: withDefault({
+    schema: flag,
+    env: ['POSTHOG_ENABLED'],
+    read: 'boolean',
+    default: true,
+  }),
+  /**
+   * posthog-node's debug output.
+   * @default `false`
+   */
+  debug: withDefault({ schema: flag, env: ['POSTHOG_DEBUG'], read: 'boolean', default: false }),
+  /**
+   * No GeoIP on events and flags (server IPs are not users').
+   * @default `true`
+   */
+  disableGeoip: withDefault({
+    schema: flag,
+    env: ['POSTHOG_DISABLE_GEOIP'],
+    read: 'boolean',
+    default: true,
+  }),
+  /**
+   * `log`, `raise` or `ignore`: what the kit does with its errors, see "Error modes".
+   * @default `log`
+   */
+  errorMode: withDefault({
+    schema: v.picklist(['log', 'raise', 'ignore'], 'expected one of log, raise, ignore'),
+    env: ['POSTHOG_ERROR_MODE'],
+    read: 'lower',
+    default: 'log' as ErrorMode,
+  }),
+  /**
+   * Capture uncaught exceptions and unhandled rejections of the process.
+   * @default `false`
+   */
+  enableExceptionAutocapture: withDefault({
+    schema: flag,
+    env: ['POSTHOG_ENABLE_EXCEPTION_AUTOCAPTURE'],
+    read: 'boolean',
+    default: false,
+  }),
+  /**
+   * Attach the local variables of in-app frames to captured exceptions.
+   * @default `false`
+   */
+  captureExceptionCodeVariables: withDefault({
+    schema: flag,
+    env: ['POSTHOG_CAPTURE_EXCEPTION_CODE_VARIABLES'],
+    read: 'boolean',
+    default: false,
+  }),
+  /**
+   * Variable names (regexes, case-insensitive) whose values are masked; added to the built-in list.
+   * @default `[]`
+   */
+  codeVariablesMaskPatterns: withDefault({
+    schema: list('a list of regular expressions', isRegex),
+    env: ['POSTHOG_CODE_VARIABLES_MASK_PATTERNS'],
+    read: 'list',
+    default: (): string[] => [],
+  }),
+  /**
+   * Keep the built-in mask list; turning this off is the only way to drop it.
+   * @default `true`
+   */
+  useDefaultMaskPatterns: withDefault({ schema: flag, default: true }),
+  /**
+   * Variable names (regexes) that are dropped.
+   * @default `['^__']`
+   */
+  codeVariablesIgnorePatterns: withDefault({
+    schema: list('a list of regular expressions', isRegex),
+    env: ['POSTHOG_CODE_VARIABLES_IGNORE_PATTERNS'],
+    read: 'list',
+    default: () => ['^__'],
+  }),
+  /**
+   * Module names or path prefixes that are in-app.
+   * @default none: not under node_modules and not Node's own
+   */
+  inAppModules: optional({
+    schema: list('a list of module names or path prefixes', wellFormed),
+    env: ['POSTHOG_IN_APP_MODULES'],
+    read: 'list',
+  }),
+  /**
+   * The middleware captures request errors.
+   * @default `true`
+   */
+  captureExceptions: withDefault({
+    schema: flag,
+    env: ['POSTHOG_MW_CAPTURE_EXCEPTIONS'],
+    read: 'boolean',
+    request: true,
+    default: true,
+  }),
+  /**
+   * The middleware captures one view event per request.
+   * @default `false`
+   */
+  captureViews: withDefault({
+    schema: flag,
+    env: ['POSTHOG_MW_CAPTURE_VIEWS'],
+    read: 'boolean',
+    request: true,
+    default: false,
+  }),
+  /**
+   * The view event's name.
+   * @default `$pageview`
+   */
+  viewEventName: withDefault({
+    schema: text('an event name'),
+    request: true,
+    default: '$pageview',
+  }),
+  /**
+   * Read ids from the posthog-js cookie when the tracing headers are absent.
+   * @default `false`
+   */
+  readPostHogCookie: withDefault({ schema: flag, request: true, default: false }),
+  /**
+   * The resolved user's id wins over the client-supplied `X-POSTHOG-DISTINCT-ID` header.
+   * @default `false`
+   */
+  preferAuthenticatedUser: withDefault({ schema: flag, request: true, default: false }),
+  /**
+   * How often flag definitions are polled (local evaluation); at most an hour.
+   * @default 30 s
+   */
+  pollIntervalMs: withDefault({
+    schema: duration(100, 3_600_000),
+    env: ['POSTHOG_POLL_INTERVAL'],
+    read: 'seconds',
+    default: 30_000,
+  }),
+  /**
+   * Safety-net TTL of the shared definitions (at least the poll interval).
+   * @default max(60 s, 2 × poll)
+   */
+  flagDefinitionsCacheTtlMs: withDefault({
+    schema: duration(0, MAX_DURATION_MS),
+    env: ['POSTHOG_FLAG_DEFINITIONS_CACHE_TTL'],
+    read: 'seconds',
+    default: (s) => Math.max(60_000, 2 * (s.pollIntervalMs as number)),
+    check: atLeastPoll,
+  }),
+  /**
+   * TTL of the leader's lease (at least the poll interval).
+   * @default max(5 s, 2 × poll)
+   */
+  flagDefinitionsLockTtlMs: withDefault({
+    schema: duration(0, MAX_DURATION_MS),
+    env: ['POSTHOG_FLAG_DEFINITIONS_LOCK_TTL'],
+    read: 'seconds',
+    default: (s) => Math.max(5_000, 2 * (s.pollIntervalMs as number)),
+    check: atLeastPoll,
+  }),
+  /**
+   * Key prefix of the shared definitions.
+   * @default `posthog:flag_definitions`
+   */
+  flagDefinitionsCachePrefix: withDefault({
+    schema: text('a key prefix'),
+    env: ['POSTHOG_FLAG_DEFINITIONS_CACHE_PREFIX'],
+    default: 'posthog:flag_definitions',
+  }),
+  /**
+   * TTL of cached flag results; 0 turns the result cache off.
+   * @default `0` (off)
+   */
+  featureFlagsCacheTtlMs: withDefault({
+    schema: duration(0, MAX_DURATION_MS),
+    env: ['POSTHOG_FEATURE_FLAGS_CACHE_TTL'],
+    read: 'seconds',
+    default: 0,
+  }),
+  /**
+   * Key prefix of cached flag results.
+   * @default `posthog:feature_flags`
+   */
+  featureFlagsCachePrefix: withDefault({
+    schema: text('a key prefix'),
+    env: ['POSTHOG_FEATURE_FLAGS_CACHE_PREFIX'],
+    default: 'posthog:feature_flags',
+  }),
+  /**
+   * Send one validation event (and fetch definitions once) at startup.
+   * @default `false`
+   */
+  validateOnStartup: withDefault({
+    schema: flag,
+    env: ['POSTHOG_VALIDATE_ON_STARTUP'],
+    read: 'boolean',
+    default: false,
+  }),
+  /**
+   * The validation event's name.
+   * @default `posthog_kit_validation`
+   */
+  validateEventName: withDefault({
+    schema: text('an event name'),
+    env: ['POSTHOG_VALIDATE_EVENT_NAME'],
+    default: 'posthog_kit_validation',
+  }),
+  /**
+   * The validation event's distinct id.
+   * @default `posthog_kit`
+   */
+  validateDistinctId: withDefault({
+    schema: text('a distinct id'),
+    env: ['POSTHOG_VALIDATE_DISTINCT_ID'],
+    default: 'posthog_kit',
+  }),
+  /**
+   * A Redis store for the flag caches (needs `@keyv/redis`), see "Shared flag definitions".
+   * @default none
+   */
+  redisUrl: optional({ schema: redisUrl, env: ['POSTHOG_REDIS_URL'], secret: true }),
+  /**
+   * The default kit flushes on SIGTERM/SIGINT and before the process exits, see "Shutdown".
+   * @default `true`
+   */
+  shutdownHooks: withDefault({
+    schema: flag,
+    env: ['POSTHOG_SHUTDOWN_HOOKS'],
+    read: 'boolean',
+    default: true,
+  }),
+  /**
+   * A Keyv instance or store for the flag caches; wins over `redisUrl`.
+   * @default in-memory Keyv (shares nothing)
+   */
+  cache: codeOnly<object>(
+    (x) =>
+      typeof x === 'object' && x !== null && typeof (x as { get?: unknown }).get === 'function',
+    'expected a Keyv instance or a Keyv store (an object with get/set/delete)',
   ),
+  /**
+   * Where `log` mode writes (`warn`, `error`, optional `debug`).
+   * @default `console`
+   */
+  logger: codeOnly<KitLogger>(
+    (x) =>
+      typeof x === 'object' &&
+      x !== null &&
+      typeof (x as KitLogger).warn === 'function' &&
+      typeof (x as KitLogger).error === 'function',
+    'expected an object with warn and error methods',
+  ),
+  /**
+   * Context storage: `{ run, get }`.
+   * @default AsyncLocalStorage when found
+   */
+  contextStorage: codeOnly<ContextStorage>(
+    (x) =>
+      typeof x === 'object' &&
+      x !== null &&
+      typeof (x as ContextStorage).run === 'function' &&
+      typeof (x as ContextStorage).get === 'function',
+    'expected an object with run and get methods',
+  ),
+  /**
+   * Passed to the posthog-node client as they are (flushAt, requestTimeout...).
+   * @default the kit's tuned defaults, see below
+   */
+  clientOptions: codeOnly<Record<string, unknown>>(
+    (x) => typeof x === 'object' && x !== null && !Array.isArray(x),
+    'expected an object',
+  ),
+  /**
+   * The fetch the client and validation use.
+   * @default `globalThis.fetch`
+   */
+  fetch: codeOnly<typeof fetch>(isFunction, 'expected a function'),
+  /**
+   * Where `POSTHOG_*` settings are read from.
+   * @default `process.env`
+   */
+  env: codeOnly<Record<string, string | undefined>>(
+    (x) =>
+      typeof x === 'object' &&
+      x !== null &&
+      Object.values(x).every((s) => s === undefined || typeof s === 'string'),
+    'expected an object of strings',
+  ),
+  /**
+   * `extraTags(req)`: tags added to every event of a request.
+   * @default none
+   */
+  extraTags: hook<'extraTags'>(),
+  /**
+   * `requestFilter(req)`: `false` skips a request entirely (the handler still runs).
+   * @default none: every request is tracked
+   */
+  requestFilter: hook<'requestFilter'>(),
+  /**
+   * `tagMap(tags)`: rewrites a request's tags.
+   * @default none
+   */
+  tagMap: hook<'tagMap'>(),
+  /**
+   * `resolveUser(req)`: `{ id, email }` of the request's user.
+   * @default the adapter's (`req.user`, ...)
+   */
+  resolveUser: hook<'resolveUser'>(),
+  /**
+   * `shouldCaptureError(error, status, req)`: which request errors are captured.
+   * @default status absent or >= 500
+   */
+  shouldCaptureError: hook<'shouldCaptureError'>(),
+};
+
+type Table = typeof SETTINGS;
+type Setting = Spec<v.GenericSchema, boolean> | CodeSpec<v.GenericSchema>;
+type SettingKey = { [K in keyof Table]: Table[K] extends { code: false } ? K : never }[keyof Table];
+type RequestHookKey = { [K in keyof Table]: K extends keyof RequestHooks ? K : never }[keyof Table];
+
+/**
+ * Everything the kit can be told. Code options win over the environment
+ * (`POSTHOG_*`, durations there in seconds); callables and objects come from code only.
+ */
+export type PostHogKitOptions = {
+  [K in keyof Table]?: v.InferInput<Table[K]['schema']> | undefined;
+};
+
+/** Settings after parsing: every default applied. */
+export type ResolvedSettings = {
+  -readonly [K in SettingKey]: Table[K] extends Spec<infer S, true>
+    ? v.InferOutput<S>
+    : v.InferOutput<Table[K]['schema']> | undefined;
+};
+
+/** The settings that are also per-middleware options. */
+export type RequestSettingKey = {
+  [K in SettingKey]: Table[K] extends { request: true } ? K : never;
+}[SettingKey];
+
+const ENTRIES = Object.entries(SETTINGS) as [keyof Table, Setting][];
+const settingEntries = ENTRIES.filter(
+  (e): e is [SettingKey, Spec<v.GenericSchema, boolean>] => !e[1].code,
 );
 
-const SCHEMA = v.object({
-  apiKey: v.optional(text('a project API key (phc_...)')),
-  personalApiKey: v.optional(personalKey),
-  host: v.optional(httpUrl),
-  enabled: v.optional(flag),
-  debug: v.optional(flag),
-  disableGeoip: v.optional(flag),
-  errorMode: v.optional(
-    v.picklist(['log', 'raise', 'ignore'], 'expected one of log, raise, ignore'),
-  ),
-  enableExceptionAutocapture: v.optional(flag),
-  captureExceptionCodeVariables: v.optional(flag),
-  codeVariablesMaskPatterns: v.optional(list('a list of regular expressions', isRegex)),
-  useDefaultMaskPatterns: v.optional(flag),
-  codeVariablesIgnorePatterns: v.optional(list('a list of regular expressions', isRegex)),
-  inAppModules: v.optional(list('a list of module names or path prefixes')),
-  captureExceptions: v.optional(flag),
-  captureViews: v.optional(flag),
-  viewEventName: v.optional(text('an event name')),
-  readPostHogCookie: v.optional(flag),
-  preferAuthenticatedUser: v.optional(flag),
-  pollIntervalMs: v.optional(duration(100, 'a number of milliseconds >= 100')),
-  flagDefinitionsCacheTtlMs: v.optional(duration(0, 'a non-negative number of milliseconds')),
-  flagDefinitionsLockTtlMs: v.optional(duration(0, 'a non-negative number of milliseconds')),
-  flagDefinitionsCachePrefix: v.optional(text('a key prefix')),
-  featureFlagsCacheTtlMs: v.optional(duration(0, 'a non-negative number of milliseconds')),
-  featureFlagsCachePrefix: v.optional(text('a key prefix')),
-  validateOnStartup: v.optional(flag),
-  validateEventName: v.optional(text('an event name')),
-  validateDistinctId: v.optional(text('a distinct id')),
-  redisUrl: v.optional(redisUrl),
-  cache: v.optional(
-    v.custom<object>(
-      (x) =>
-        typeof x === 'object' && x !== null && typeof (x as { get?: unknown }).get === 'function',
-      'expected a Keyv instance or a Keyv store (an object with get/set/delete)',
-    ),
-  ),
-  logger: v.optional(
-    v.custom<KitLogger>(
-      (x) =>
-        typeof x === 'object' &&
-        x !== null &&
-        typeof (x as KitLogger).warn === 'function' &&
-        typeof (x as KitLogger).error === 'function',
-      'expected an object with warn and error methods',
-    ),
-  ),
-  contextStorage: v.optional(
-    v.custom<ContextStorage>(
-      (x) =>
-        typeof x === 'object' &&
-        x !== null &&
-        typeof (x as ContextStorage).run === 'function' &&
-        typeof (x as ContextStorage).get === 'function',
-      'expected an object with run and get methods',
-    ),
-  ),
-  clientOptions: v.optional(v.record(v.string(), v.unknown(), 'expected an object')),
-  fetch: v.optional(callable),
-  env: v.optional(v.record(v.string(), v.optional(v.string()), 'expected an object of strings')),
-  extraTags: v.optional(callable),
-  requestFilter: v.optional(callable),
-  tagMap: v.optional(callable),
-  resolveUser: v.optional(callable),
-  shouldCaptureError: v.optional(callable),
-});
+/** Every environment variable the kit reads. */
+export const ENV_VARS: readonly string[] = settingEntries.flatMap(([, s]) => s.env ?? []);
+
+/** The settings a middleware may also take (`captureViews`, ...): the others belong to a kit. */
+export const REQUEST_SETTINGS: ReadonlySet<string> = new Set(
+  settingEntries.filter(([, s]) => s.request).map(([k]) => k),
+);
+
+/** The request hooks, given in code (`extraTags`, `requestFilter`, ...). */
+export const REQUEST_HOOKS: readonly RequestHookKey[] = [
+  'extraTags',
+  'requestFilter',
+  'tagMap',
+  'resolveUser',
+  'shouldCaptureError',
+] satisfies readonly (keyof RequestHooks)[];
+
+/** One row per setting, for the README: option, environment names, and the kind it is. @internal */
+export function settingsTable(): { option: string; env: readonly string[]; code: boolean }[] {
+  return ENTRIES.map(([option, spec]) => ({
+    option,
+    env: spec.code ? [] : (spec.env ?? []),
+    code: spec.code,
+  }));
+}
+
+const SCHEMA = v.object(
+  Object.fromEntries(ENTRIES.map(([key, spec]) => [key, v.optional(spec.schema)])),
+);
 
 type Issue = { key: string; codeKey: string; message: string; value: unknown };
 
@@ -420,18 +587,30 @@ function fromEnv(kind: EnvKind, raw: string): { value: unknown } | { error: stri
   }
 }
 
+/** A URL's `user:password@` never leaves the process, in any setting's error. */
+const maskUserinfo = (s: string) =>
+  s.replace(/([a-z][a-z0-9+.-]*:\/\/)[^/?#\s@]*@/gi, '$1[redacted]@');
+
 /** How a bad value is shown: keys and URLs that may carry passwords only by type. */
 function describeValue(key: string, value: unknown): string {
-  if (SECRET_KEYS.has(key)) {
+  const spec = (SETTINGS as Record<string, Setting>)[key];
+  if (spec && !spec.code && spec.secret) {
     return typeof value === 'string'
       ? `a string of ${value.length} characters`
       : describeType(value);
   }
-  if (typeof value === 'string')
-    return JSON.stringify(value.length > 80 ? `${value.slice(0, 77)}...` : value);
+  if (typeof value === 'string') {
+    const shown = maskUserinfo(value);
+    return JSON.stringify(shown.length > 80 ? `${shown.slice(0, 77)}...` : shown);
+  }
   if (typeof value === 'number' || typeof value === 'boolean') return `${value} (${typeof value})`;
   if (Array.isArray(value)) {
-    const json = JSON.stringify(value);
+    let json: string;
+    try {
+      json = maskUserinfo(JSON.stringify(value));
+    } catch {
+      return 'an array';
+    }
     return json.length > 80 ? `${json.slice(0, 77)}...` : json;
   }
   return describeType(value);
@@ -461,18 +640,18 @@ export function parseSettings(options: PostHogKitOptions = {}): ResolvedSettings
   const envRaw = new Map<string, string>();
 
   for (const [key, value] of Object.entries(options)) {
-    if (!(key in SCHEMA.entries)) {
+    if (!(key in SETTINGS)) {
       issues.push({ key, codeKey: key, message: `unknown option ${JSON.stringify(key)}`, value });
     } else if (value !== undefined) {
       input[key] = value;
     }
   }
-  for (const [key, spec] of Object.entries(ENV)) {
+  for (const [key, spec] of settingEntries) {
     if (input[key] !== undefined) continue;
-    const name = spec.names.find((n) => (env[n] ?? '').trim() !== '');
+    const name = spec.env?.find((n) => (env[n] ?? '').trim() !== '');
     if (!name) continue;
     const raw = env[name] as string;
-    const read = fromEnv(spec.kind, raw);
+    const read = fromEnv(spec.read ?? 'string', raw);
     if ('error' in read) {
       issues.push({ key: name, codeKey: key, message: read.error, value: raw });
       continue;
@@ -486,70 +665,57 @@ export function parseSettings(options: PostHogKitOptions = {}): ResolvedSettings
   if (!result.success) {
     for (const issue of result.issues) {
       const key = String(issue.path?.[0]?.key ?? '');
+      // An environment value is checked in code units: say it in the env's (seconds).
+      const message = envName.has(key) ? envMessage(key, issue.message) : issue.message;
       issues.push({
         key: envName.get(key) ?? key,
         codeKey: key,
-        message: issue.message,
+        message,
         value: envRaw.has(key) ? envRaw.get(key) : input[key],
       });
     }
   }
-  const parsed = (result.success ? result.output : {}) as PostHogKitOptions;
 
-  const pollIntervalMs = parsed.pollIntervalMs ?? 30_000;
-  const lockTtl = parsed.flagDefinitionsLockTtlMs ?? Math.max(5_000, 2 * pollIntervalMs);
-  const cacheTtl = parsed.flagDefinitionsCacheTtlMs ?? Math.max(60_000, 2 * pollIntervalMs);
+  const resolved: Draft = {};
   if (result.success) {
-    const atLeastPoll = (
-      key: 'flagDefinitionsLockTtlMs' | 'flagDefinitionsCacheTtlMs',
-      ms: number,
-    ) => {
-      if (ms >= pollIntervalMs) return;
+    const parsed = result.output as Draft;
+    for (const [key, spec] of settingEntries) {
+      const given = parsed[key];
+      resolved[key] =
+        given !== undefined
+          ? given
+          : typeof spec.default === 'function'
+            ? (spec.default as (s: Draft) => unknown)(resolved)
+            : spec.default;
+    }
+    for (const [key, spec] of settingEntries) {
+      const problem = spec.check?.(resolved[key] as never, resolved);
+      if (!problem) continue;
       const name = envName.get(key);
       issues.push({
         key: name ?? key,
         codeKey: key,
-        message: `expected at least the poll interval (${name ? `${pollIntervalMs / 1000} s` : `${pollIntervalMs} ms`})`,
-        value: name ? ms / 1000 : ms,
+        message: name ? envMessage(key, problem) : problem,
+        value: name ? (resolved[key] as number) / 1000 : resolved[key],
       });
-    };
-    atLeastPoll('flagDefinitionsLockTtlMs', lockTtl);
-    atLeastPoll('flagDefinitionsCacheTtlMs', cacheTtl);
+    }
   }
-
   if (issues.length > 0) throw settingsError(issues);
+  resolved.enabled = resolved.enabled === true && resolved.apiKey !== undefined;
+  return resolved as ResolvedSettings;
+}
 
-  const apiKey = parsed.apiKey;
-  return {
-    apiKey,
-    personalApiKey: parsed.personalApiKey,
-    host: parsed.host ?? DEFAULT_HOST,
-    enabled: (parsed.enabled ?? true) && apiKey !== undefined,
-    debug: parsed.debug ?? false,
-    disableGeoip: parsed.disableGeoip ?? true,
-    errorMode: parsed.errorMode ?? 'log',
-    enableExceptionAutocapture: parsed.enableExceptionAutocapture ?? false,
-    captureExceptionCodeVariables: parsed.captureExceptionCodeVariables ?? false,
-    codeVariablesMaskPatterns: parsed.codeVariablesMaskPatterns ?? [],
-    useDefaultMaskPatterns: parsed.useDefaultMaskPatterns ?? true,
-    codeVariablesIgnorePatterns: parsed.codeVariablesIgnorePatterns ?? ['^__'],
-    inAppModules: parsed.inAppModules,
-    captureExceptions: parsed.captureExceptions ?? true,
-    captureViews: parsed.captureViews ?? false,
-    viewEventName: parsed.viewEventName ?? '$pageview',
-    readPostHogCookie: parsed.readPostHogCookie ?? false,
-    preferAuthenticatedUser: parsed.preferAuthenticatedUser ?? false,
-    pollIntervalMs,
-    flagDefinitionsCacheTtlMs: cacheTtl,
-    flagDefinitionsLockTtlMs: lockTtl,
-    flagDefinitionsCachePrefix: parsed.flagDefinitionsCachePrefix ?? 'posthog:flag_definitions',
-    featureFlagsCacheTtlMs: parsed.featureFlagsCacheTtlMs ?? 0,
-    featureFlagsCachePrefix: parsed.featureFlagsCachePrefix ?? 'posthog:feature_flags',
-    validateOnStartup: parsed.validateOnStartup ?? false,
-    validateEventName: parsed.validateEventName ?? 'posthog_kit_validation',
-    validateDistinctId: parsed.validateDistinctId ?? 'posthog_kit',
-    redisUrl: parsed.redisUrl,
-  };
+/** A duration message in seconds, for a value read from the environment. */
+function envMessage(key: string, message: string): string {
+  const spec = (SETTINGS as Record<string, Setting>)[key];
+  if (!spec || spec.code || spec.read !== 'seconds') return message;
+  return message
+    .replace(
+      /a number of milliseconds from (\d+) to (\d+)/,
+      (_, a: string, b: string) =>
+        `a number of seconds from ${Number(a) / 1000} to ${Number(b) / 1000}`,
+    )
+    .replace(/\((\d+) ms\)/, (_, a: string) => `(${Number(a) / 1000} s)`);
 }
 
 function settingsError(issues: Issue[]): PostHogKitError {

@@ -45,6 +45,7 @@ describe('settings defaults', () => {
       validateEventName: 'posthog_kit_validation',
       validateDistinctId: 'posthog_kit',
       redisUrl: undefined,
+      shutdownHooks: true,
     });
   });
 
@@ -105,6 +106,7 @@ describe('every environment variable', () => {
     ['POSTHOG_VALIDATE_EVENT_NAME', 'boot_check', { validateEventName: 'boot_check' }],
     ['POSTHOG_VALIDATE_DISTINCT_ID', 'svc-a', { validateDistinctId: 'svc-a' }],
     ['POSTHOG_REDIS_URL', 'redis://127.0.0.1:6379/2', { redisUrl: 'redis://127.0.0.1:6379/2' }],
+    ['POSTHOG_SHUTDOWN_HOOKS', 'false', { shutdownHooks: false }],
   ];
 
   it('the table covers every variable the kit reads', () => {
@@ -172,7 +174,7 @@ describe('bad settings', () => {
       '[posthog-kit] POSTHOG_FEATURE_FLAGS_CACHE_TTL: expected a non-negative number of seconds, got "-5"',
     );
     expect(errorOf(() => parse({}, { featureFlagsCacheTtlMs: -5 })).message).toBe(
-      '[posthog-kit] featureFlagsCacheTtlMs: expected a non-negative number of milliseconds, got -5 (number)',
+      '[posthog-kit] featureFlagsCacheTtlMs: expected a number of milliseconds from 0 to 86400000, got -5 (number)',
     );
   });
 
