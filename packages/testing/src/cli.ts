@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { startEmulator } from './emulator.ts';
+import { maskSecrets } from './inspect.ts';
 import type {
   CohortDefinitions,
   EmulatorOptions,
@@ -13,6 +14,7 @@ import type {
 const USAGE = `Usage: posthog-emulator [options]
 
 A local PostHog emulator: POST /batch/, POST /flags/?v=2, GET /flags/definitions.
+What it recorded: GET /_emulator/events, /_emulator/requests, /_emulator/stats.
 
 Options:
   --port <n>            port to listen on (default 0: a free port)
@@ -21,6 +23,8 @@ Options:
   --project-key <key>   project API key to accept (default phc_test_emulator)
   --personal-key <key>  personal API key for /flags/definitions (default phx_test_emulator)
   --print-events        print each received event on one line
+  --json                stdout: each received event, whole, as one JSON line (keys masked);
+                        every other line goes to stderr
   --count-only          count events without keeping them (load tests)
   --quiet               do not print a line per request
   -h, --help            show this help`;
@@ -56,11 +60,11 @@ function readFlagsFile(
   return fail(`--flags ${path}: expected an array of flags or { "flags": [...] }`);
 }
 
-const eventLine = (event: RecordedEvent): string => {
+const eventLine = (event: RecordedEvent, secrets: readonly string[]): string => {
   const properties = Object.fromEntries(
     Object.entries(event.properties).filter(([key]) => !key.startsWith('$lib')),
   );
-  const json = JSON.stringify(properties);
+  const json = JSON.stringify(maskSecrets(properties, secrets));
   const shown = json.length > 200 ? `${json.slice(0, 199)}\u2026` : json;
   return `event ${event.event} distinct_id=${event.distinctId} ${shown}`;
 };
@@ -80,21 +84,34 @@ async function main(): Promise<void> {
   if (!Number.isInteger(port) || port < 0 || port > 65_535) {
     fail(`--port: expected a number from 0 to 65535, got "${values.port}"`);
   }
+  if (values.json && values['print-events']) fail('--json and --print-events: choose one');
   const quiet = values.quiet ?? false;
+  // With --json, stdout carries events only, so that it can be piped into jq or a test.
+  const say = values.json
+    ? (line: string) => console.error(line)
+    : (line: string) => console.log(line);
+  const secrets = [
+    values['project-key'] ?? 'phc_test_emulator',
+    values['personal-key'] ?? 'phx_test_emulator',
+  ];
   const emulator = await startEmulator({
     ...(values.flags !== undefined && readFlagsFile(values.flags)),
     host: values.host ?? '127.0.0.1',
     port,
     quiet,
+    log: say,
     ...(values['project-key'] !== undefined && { projectApiKey: values['project-key'] }),
     ...(values['personal-key'] !== undefined && { personalApiKey: values['personal-key'] }),
-    ...(values['print-events'] && { onEvent: (event) => console.log(eventLine(event)) }),
+    ...(values['print-events'] && { onEvent: (event) => console.log(eventLine(event, secrets)) }),
+    ...(values.json && {
+      onEvent: (event) => console.log(JSON.stringify(maskSecrets(event, secrets))),
+    }),
     ...(values['count-only'] && { keepEvents: false }),
   }).catch((error: Error) => fail(error.message));
 
-  console.log(`PostHog emulator listening on ${emulator.url}`);
+  say(`PostHog emulator listening on ${emulator.url}`);
   if (!quiet) {
-    console.log(
+    say(
       // The default test keys are printed so clients can be set up; keys given on the
       // command line never are.
       `project key ${values['project-key'] === undefined ? emulator.projectApiKey : '(as given)'}, ` +
@@ -118,6 +135,7 @@ function parse() {
       'project-key': { type: 'string' },
       'personal-key': { type: 'string' },
       'print-events': { type: 'boolean' },
+      json: { type: 'boolean' },
       'count-only': { type: 'boolean' },
       quiet: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },

@@ -5,6 +5,7 @@ import { FlagEvaluator } from './evaluator.ts';
 import { FaultQueue } from './faults.ts';
 import { normalizeFlag } from './flag.ts';
 import { type ParsedBody, parseJsonBody, readBody, recordHeaders, send } from './http.ts';
+import { INSPECT_PREFIX, inspect } from './inspect.ts';
 import { classify, flagDetail, readBatch, readFlagsRequest, selectFlags } from './protocol.ts';
 import type {
   CohortDefinitions,
@@ -294,6 +295,17 @@ class Emulator implements PostHogEmulator {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://emulator.local');
+    if (url.pathname === INSPECT_PREFIX || url.pathname.startsWith(`${INSPECT_PREFIX}/`)) {
+      // Looking at the recording is not part of it: not recorded, logged or faulted.
+      req.resume();
+      const answer = await inspect(
+        { emulator: this, keepEvents: this.settings.keepEvents },
+        req.method ?? 'GET',
+        url,
+      );
+      send(res, answer.status, answer.body);
+      return;
+    }
     const endpoint = classify(url.pathname);
     const record: RecordedRequest = {
       method: req.method ?? 'GET',

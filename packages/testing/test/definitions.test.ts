@@ -1,6 +1,6 @@
 import { flag, type PostHogEmulator, startEmulator } from '@posthog-kit/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { clientFor, shutdownClients } from './helpers.ts';
+import { clientFor, readFlag, readPayload, shutdownClients } from './helpers.ts';
 
 let emulator: PostHogEmulator;
 
@@ -41,8 +41,8 @@ describe('flag definitions (/flags/definitions)', () => {
       featureFlagsPollingInterval: null,
     });
     const options = { personProperties: { plan: 'pro' }, onlyEvaluateLocally: true };
-    expect(await client.getFeatureFlag('plan-gate', 'u1', options)).toBe(true);
-    expect(await client.getFeatureFlagPayload('plan-gate', 'u1', true, options)).toEqual({
+    expect(await readFlag(client, 'plan-gate', 'u1', options)).toBe(true);
+    expect(await readPayload(client, 'plan-gate', 'u1', options)).toEqual({
       seats: 5,
     });
     const flags = await client.getAllFlags('u1', {
@@ -92,7 +92,7 @@ describe('flag definitions (/flags/definitions)', () => {
       personalApiKey: emulator.personalApiKey,
       featureFlagsPollingInterval: 100,
     });
-    expect(await client.getFeatureFlag('brand-new', 'u1', { onlyEvaluateLocally: true })).toBe(
+    expect(await readFlag(client, 'brand-new', 'u1', { onlyEvaluateLocally: true })).toBe(
       undefined,
     );
     await until(() => emulator.definitionsNotModifiedCount >= 2);
@@ -103,9 +103,7 @@ describe('flag definitions (/flags/definitions)', () => {
     expect(emulator.etag).not.toBe(before);
     await until(() => emulator.definitionsServedCount === 2);
     await client.reloadFeatureFlags();
-    expect(await client.getFeatureFlag('brand-new', 'u1', { onlyEvaluateLocally: true })).toBe(
-      true,
-    );
+    expect(await readFlag(client, 'brand-new', 'u1', { onlyEvaluateLocally: true })).toBe(true);
     // The old mapping is kept when setFlags does not pass one.
     expect((await (await definitions(emulator)).json()).group_type_mapping).toEqual({
       '0': 'company',
@@ -130,7 +128,7 @@ describe('flag definitions (/flags/definitions)', () => {
       featureFlagsPollingInterval: null,
     });
     client.on('error', (error) => errors.push(error));
-    expect(await client.getFeatureFlag('plan-gate', 'u1', { onlyEvaluateLocally: true })).toBe(
+    expect(await readFlag(client, 'plan-gate', 'u1', { onlyEvaluateLocally: true })).toBe(
       undefined,
     );
     expect(String(errors[0])).toMatch(/project key or secret key is invalid/);

@@ -1,6 +1,6 @@
 import { type Fault, flag, type PostHogEmulator, startEmulator } from '@posthog-kit/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { clientFor, post, shutdownClients } from './helpers.ts';
+import { clientFor, post, readFlag, shutdownClients } from './helpers.ts';
 
 let emulator: PostHogEmulator;
 
@@ -34,7 +34,7 @@ describe('fault injection', () => {
 
   it('fails /flags for posthog-node (no retry on 500, one retry on 502)', async () => {
     const client = clientFor(emulator);
-    const read = () => client.getFeatureFlag('on', 'u1', { sendFeatureFlagEvents: false });
+    const read = () => readFlag(client, 'on', 'u1', { sendFeatureFlagEvents: false });
     emulator.fault('flags', { status: 500, times: 1 });
     expect(await read()).toBeUndefined();
     expect(await read()).toBe(true);
@@ -66,9 +66,7 @@ describe('fault injection', () => {
 
     emulator.fault('flags', { delayMs: 400, times: 2 });
     const client = clientFor(emulator, { featureFlagsRequestTimeoutMs: 100 });
-    expect(
-      await client.getFeatureFlag('on', 'u1', { sendFeatureFlagEvents: false }),
-    ).toBeUndefined();
+    expect(await readFlag(client, 'on', 'u1', { sendFeatureFlagEvents: false })).toBeUndefined();
   });
 
   it('drops the connection; posthog-node retries and the event arrives once', async () => {

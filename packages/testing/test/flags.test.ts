@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { flag, type PostHogEmulator, startEmulator } from '@posthog-kit/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { clientFor, post, shutdownClients } from './helpers.ts';
+import { clientFor, post, readFlag, readPayload, shutdownClients } from './helpers.ts';
 
 // 0xfffffffffffffff, the divisor PostHog uses, is exactly this double at runtime.
 const LONG_SCALE = 2 ** 60;
@@ -65,9 +65,7 @@ describe('remote evaluation (/flags)', () => {
     const client = clientFor(emulator);
     for (const id of users) {
       const expected = bucket('half', id) <= 0.5;
-      expect(await client.getFeatureFlag('half', id, { sendFeatureFlagEvents: false })).toBe(
-        expected,
-      );
+      expect(await readFlag(client, 'half', id, { sendFeatureFlagEvents: false })).toBe(expected);
     }
     const on = users.filter((id) => bucket('half', id) <= 0.5).length;
     expect(on).toBeGreaterThan(15);
@@ -78,12 +76,12 @@ describe('remote evaluation (/flags)', () => {
     const client = clientFor(emulator);
     const seen = new Set<unknown>();
     for (const id of users.slice(0, 30)) {
-      const variant = await client.getFeatureFlag('exp', id, { sendFeatureFlagEvents: false });
+      const variant = await readFlag(client, 'exp', id, { sendFeatureFlagEvents: false });
       expect(variant).toBe(bucket('exp', id, 'variant') < 0.5 ? 'control' : 'test');
       seen.add(variant);
     }
     expect(seen).toEqual(new Set(['control', 'test']));
-    const forced = await client.getFeatureFlag('forced', 'u', {
+    const forced = await readFlag(client, 'forced', 'u', {
       personProperties: { beta: 'true' },
       sendFeatureFlagEvents: false,
     });
@@ -103,8 +101,8 @@ describe('remote evaluation (/flags)', () => {
 
     const testUser = users.find((id) => bucket('exp', id, 'variant') >= 0.5)!;
     const controlUser = users.find((id) => bucket('exp', id, 'variant') < 0.5)!;
-    expect(await client.getFeatureFlagPayload('exp', testUser)).toEqual({ color: 'red' });
-    expect(await client.getFeatureFlagPayload('exp', controlUser)).toBe('plain');
+    expect(await readPayload(client, 'exp', testUser)).toEqual({ color: 'red' });
+    expect(await readPayload(client, 'exp', controlUser)).toBe('plain');
   });
 
   it('evaluates group flags with the groups and group properties sent', async () => {
@@ -177,15 +175,13 @@ describe('remote evaluation (/flags)', () => {
     expect(garbage.status).toBe(400);
 
     const client = clientFor({ url: emulator.url, projectApiKey: 'phc_nope' });
-    expect(
-      await client.getFeatureFlag('half', 'u1', { sendFeatureFlagEvents: false }),
-    ).toBeUndefined();
+    expect(await readFlag(client, 'half', 'u1', { sendFeatureFlagEvents: false })).toBeUndefined();
   });
 
-  it('records $feature_flag_called events for remote getFeatureFlag calls', async () => {
+  it('records $feature_flag_called events for flags read from a remote snapshot', async () => {
     emulator.reset();
     const client = clientFor(emulator);
-    await client.getFeatureFlag('plan-gate', 'u9', { personProperties: { plan: 'pro' } });
+    await readFlag(client, 'plan-gate', 'u9', { personProperties: { plan: 'pro' } });
     const [called] = await emulator.waitForEvents({ event: '$feature_flag_called' });
     expect(called?.properties).toMatchObject({
       $feature_flag: 'plan-gate',

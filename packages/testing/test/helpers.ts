@@ -1,8 +1,26 @@
 import { gzipSync } from 'node:zlib';
 import type { PostHogEmulator } from '@posthog-kit/testing';
-import { PostHog, type PostHogOptions } from 'posthog-node';
+import {
+  type AllFlagsOptions,
+  type FeatureFlagEvaluations,
+  PostHog,
+  type PostHogOptions,
+} from 'posthog-node';
+import { afterAll, expect } from 'vitest';
 
 const clients: PostHog[] = [];
+
+// posthog-node warns once per deprecated method (console.warn "[PostHog] `x` is deprecated");
+// the emulator's tests, like its README, use none of them.
+const deprecations: string[] = [];
+const warn = console.warn;
+console.warn = (...args: unknown[]) => {
+  if (/^\[PostHog\].*deprecated/.test(String(args[0]))) deprecations.push(String(args[0]));
+  warn(...args);
+};
+afterAll(() => {
+  expect(deprecations, 'deprecated posthog-node calls').toEqual([]);
+});
 
 /** A posthog-node client on the emulator that sends every event at once and retries fast. */
 export function clientFor(
@@ -40,4 +58,28 @@ export function post(
     headers,
     body: options.gzip ? gzipSync(text) : text,
   });
+}
+
+type ReadOptions = AllFlagsOptions & { sendFeatureFlagEvents?: boolean };
+
+/** One flag through posthog-node's snapshot API (its per-flag getters are deprecated). */
+export async function readFlag(
+  client: PostHog,
+  key: string,
+  distinctId: string,
+  { sendFeatureFlagEvents, ...options }: ReadOptions = {},
+): Promise<ReturnType<FeatureFlagEvaluations['getFlag']>> {
+  const flags = await client.evaluateFlags(distinctId, { ...options, flagKeys: [key] });
+  return flags.getFlag(key, { sendFeatureFlagEvents });
+}
+
+/** One flag's payload through the snapshot API; reads no value, so sends no event. */
+export async function readPayload(
+  client: PostHog,
+  key: string,
+  distinctId: string,
+  options: AllFlagsOptions = {},
+): Promise<unknown> {
+  const flags = await client.evaluateFlags(distinctId, { ...options, flagKeys: [key] });
+  return flags.getFlagPayload(key);
 }
