@@ -13,7 +13,7 @@ export default defineConfig([
     fixedExtension: true,
     platform: 'node',
     target: 'es2022',
-    sourcemap: true,
+    sourcemap: false,
     // The library build above cleans dist; cleaning here would race it.
     clean: false,
     dts: false,
