@@ -8,9 +8,9 @@ import {
   createPostHogKit,
   featureEnabled,
   type MiddlewareOptions,
+  type PostHogHandle,
   type PostHogKit,
   type PostHogKitOptions,
-  type RequestScope,
 } from '@posthog-kit/core';
 import {
   flag,
@@ -23,7 +23,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 /** What a neutral handler receives. */
 export interface NeutralRequest {
   /** The request's handle from the framework's slot; undefined in an app without the adapter. */
-  posthog: RequestScope | undefined;
+  posthog: PostHogHandle | undefined;
   /** Route parameters. */
   params: Record<string, string>;
 }

@@ -1,6 +1,5 @@
 import type { Scope } from './context.ts';
-import type { ExceptionMechanism } from './exceptions.ts';
-import type { PostHogKit } from './kit.ts';
+import type { ExceptionMechanism } from './types.ts';
 
 /** How long a crashing process waits for its exceptions to be sent (posthog-node's figure). */
 export const FATAL_FLUSH_TIMEOUT_MS = 2_000;
@@ -13,10 +12,16 @@ interface ProcessLike {
   listeners(event: string): Listener[];
 }
 
+/** What autocapture needs of a kit: its context, and a bounded shutdown before the process ends. */
+export interface AutocaptureKit {
+  readonly context: { current(): Scope | undefined };
+  shutdown(timeoutMs?: number): Promise<void>;
+}
+
 type Capture = (error: unknown, mechanism: ExceptionMechanism, scope: Scope | undefined) => void;
 
 interface Registration {
-  kit: PostHogKit;
+  kit: AutocaptureKit;
   capture: Capture;
 }
 
@@ -47,7 +52,7 @@ function target(hub: Hub): { registration: Registration; scope: Scope | undefine
   let fallback: { registration: Registration; scope: Scope | undefined } | undefined;
   for (const registration of hub.registrations) {
     const scope = registration.kit.context.current();
-    if (scope?.kit === registration.kit) return { registration, scope };
+    if (scope?.api === (registration.kit as unknown)) return { registration, scope };
     fallback = { registration, scope };
   }
   return fallback;
@@ -136,7 +141,7 @@ function reraise(error: unknown, origin: string | undefined): void {
  * {@link FATAL_FLUSH_TIMEOUT_MS}) for the kits to send their events and hands the error
  * back to Node, which ends it as usual. Returns the function that stops it.
  */
-export function startAutocapture(kit: PostHogKit, capture: Capture): () => void {
+export function startAutocapture(kit: AutocaptureKit, capture: Capture): () => void {
   const proc = processLike();
   if (!proc) return () => {};
   const h = hub(proc);

@@ -1,4 +1,4 @@
-import type { PostHogKit } from './kit.ts';
+import type { PostHogApi } from './api.ts';
 import type { ContextStorage, Groups, Properties } from './types.ts';
 
 /** What a context carries. Nested contexts inherit every field they do not set. */
@@ -32,63 +32,71 @@ export interface WithContextOptions {
 
 /** One context: its own values, the request it came from, the context around it. */
 export class Scope {
-  /** @internal */ readonly parent: Scope | undefined;
-  /** @internal */ own: ContextData;
+  readonly #parent: Scope | undefined;
+  readonly #own: ContextData;
 
   constructor(parent: Scope | undefined, own: ContextData) {
-    this.parent = parent;
-    this.own = own;
+    this.#parent = parent;
+    this.#own = own;
   }
 
-  /** The kit this context reports to (a request's middleware kit), if any. */
-  get kit(): PostHogKit | undefined {
-    return this.parent?.kit;
+  /** Sets fields of this context (not of the ones around it). */
+  update(data: ContextData): void {
+    Object.assign(this.#own, data);
+  }
+
+  /**
+   * What the module-level sugar acts on inside this context: the kit of the request's
+   * middleware (a no-op handle for a request its `requestFilter` skipped), if any.
+   */
+  get api(): PostHogApi | undefined {
+    return this.#parent?.api;
   }
 
   /** The distinct id: set here, else derived (a request's), else inherited. */
   get distinctId(): string | undefined {
-    return this.own.distinctId ?? this.derivedDistinctId() ?? this.parent?.distinctId;
+    return this.#own.distinctId ?? this.derivedDistinctId() ?? this.#parent?.distinctId;
   }
 
   /** The session id: set here, else derived (a request's), else inherited. */
   get sessionId(): string | undefined {
-    return this.own.sessionId ?? this.derivedSessionId() ?? this.parent?.sessionId;
+    return this.#own.sessionId ?? this.derivedSessionId() ?? this.#parent?.sessionId;
   }
 
   get deviceId(): string | undefined {
-    return this.own.deviceId ?? this.parent?.deviceId;
+    return this.#own.deviceId ?? this.#parent?.deviceId;
   }
 
   get groups(): Groups | undefined {
-    const outer = this.parent?.groups;
-    const own = this.own.groups;
+    const outer = this.#parent?.groups;
+    const own = this.#own.groups;
     return outer && own ? { ...outer, ...own } : (own ?? outer);
   }
 
   /** Every tag visible here: outer contexts, then the request's, then this context's own. */
   get tags(): Properties {
-    const outer = this.parent?.tags;
+    const outer = this.#parent?.tags;
     const request = this.derivedTags();
-    const own = this.own.tags;
+    const own = this.#own.tags;
     if (!request && !own) return outer ?? {};
     return { ...outer, ...request, ...own };
   }
 
   get captureExceptionCodeVariables(): boolean | undefined {
-    return this.own.captureExceptionCodeVariables ?? this.parent?.captureExceptionCodeVariables;
+    return this.#own.captureExceptionCodeVariables ?? this.#parent?.captureExceptionCodeVariables;
   }
 
   get codeVariablesMaskPatterns(): string[] | undefined {
-    return this.own.codeVariablesMaskPatterns ?? this.parent?.codeVariablesMaskPatterns;
+    return this.#own.codeVariablesMaskPatterns ?? this.#parent?.codeVariablesMaskPatterns;
   }
 
   get codeVariablesIgnorePatterns(): string[] | undefined {
-    return this.own.codeVariablesIgnorePatterns ?? this.parent?.codeVariablesIgnorePatterns;
+    return this.#own.codeVariablesIgnorePatterns ?? this.#parent?.codeVariablesIgnorePatterns;
   }
 
   /** Adds one tag to this context. */
   tag(key: string, value: unknown): void {
-    this.own.tags = { ...this.own.tags, [key]: value };
+    this.#own.tags = { ...this.#own.tags, [key]: value };
   }
 
   /** Values a kind of scope derives lazily (a request: headers, user, tags). */

@@ -1,8 +1,20 @@
+export type {
+  AllFlagsAndPayloads,
+  CaptureExceptionOptions,
+  CaptureOptions,
+  DistinctIdOptions,
+  FlagOptions,
+  FlagResult,
+  FlagValue,
+  GroupIdentifyOptions,
+  IdentifyOptions,
+  JsonValue,
+  PostHogApi,
+} from './api.ts';
 export {
   type ContextData,
   ContextStore,
   defaultContextStorage,
-  Scope,
   type WithContextOptions,
 } from './context.ts';
 export {
@@ -26,6 +38,7 @@ export {
   groupIdentify,
   identify,
   identifyContext,
+  installShutdownHooks,
   isEnabled,
   resetKit,
   set,
@@ -35,6 +48,7 @@ export {
   setContextSession,
   setOnce,
   shutdown,
+  shutdownOnClose,
   tag,
   withContext,
 } from './default.ts';
@@ -55,33 +69,21 @@ export {
   statusOfError,
   wasCaptured,
 } from './exceptions.ts';
-export {
-  type CaptureExceptionOptions,
-  type CaptureOptions,
-  createPostHogKit,
-  type DistinctIdOptions,
-  type FlagOptions,
-  type FlagResult,
-  type FlagValue,
-  type GroupIdentifyOptions,
-  type IdentifyOptions,
-  type JsonValue,
-  PostHogKit,
-} from './kit.ts';
-export {
-  type Closable,
-  installShutdownHooks,
-  type ShutdownHooksOptions,
-  shutdownOnClose,
-} from './lifecycle.ts';
+export { createPostHogKit, PostHogKit } from './kit.ts';
+export type { Closable, Shutdownable, ShutdownHooksOptions } from './lifecycle.ts';
+export { FetchRequestInfo } from './request/fetch.ts';
+export type { PostHogHandle } from './request/handle.ts';
+export { type NodeIncomingMessage, NodeRequestInfo } from './request/node.ts';
+export { sanitizeHeaderId } from './request/posthog-js.ts';
 export {
   type MiddlewareOptions,
-  maskUrl,
+  type Outcome,
   type RequestOptions,
-  RequestScope,
   RequestTracker,
-  sanitizeHeaderId,
-} from './request.ts';
+  type SentResponse,
+  type TrackedRequest,
+} from './request/tracker.ts';
+export { maskUrl } from './request/url.ts';
 export {
   DEFAULT_HOST,
   ENV_VARS,
@@ -91,6 +93,7 @@ export {
 } from './settings.ts';
 export type {
   ContextStorage,
+  ExceptionMechanism,
   Groups,
   Properties,
   RequestHooks,

@@ -40,14 +40,16 @@ interface CodeSpec<TSchema extends v.GenericSchema> {
 }
 
 /** A setting with a default: its resolved value always has one. */
-function withDefault<TSchema extends v.GenericSchema>(
-  spec: SpecBase<TSchema> & { default: Default<TSchema> },
-): Spec<TSchema, true> {
-  return { ...spec, code: false };
+function withDefault<TSchema extends v.GenericSchema, const TRequest extends boolean = false>(
+  spec: SpecBase<TSchema> & { default: Default<TSchema>; request?: TRequest },
+): Spec<TSchema, true> & { request: TRequest } {
+  return { ...spec, request: (spec.request ?? false) as TRequest, code: false };
 }
 /** A setting without a default: undefined until given. */
-function optional<TSchema extends v.GenericSchema>(spec: SpecBase<TSchema>): Spec<TSchema, false> {
-  return { ...spec, default: undefined, code: false };
+function optional<TSchema extends v.GenericSchema>(
+  spec: SpecBase<TSchema>,
+): Spec<TSchema, false> & { request: false } {
+  return { ...spec, default: undefined, request: false, code: false };
 }
 /** An option given in code only. */
 function codeOnly<T>(
@@ -120,11 +122,13 @@ const personalKey = v.pipe(
     'expected a personal API key of printable ASCII characters (it is sent in the Authorization header)',
   ),
 );
+const isRedisUrl = (s: string) => /^(redis|rediss|valkey|valkeys):\/\//i.test(s) && URL.canParse(s);
+// Several comma-separated URLs are a Redis Cluster's seed nodes.
 const redisUrl = v.pipe(
-  text('a redis:// or rediss:// URL'),
+  text('a redis:// or rediss:// URL, or several comma-separated (a Redis Cluster)'),
   v.check(
-    (s) => /^(redis|rediss|valkey|valkeys):\/\//i.test(s) && URL.canParse(s),
-    'expected a redis:// or rediss:// URL',
+    (s) => s.split(',').every((url) => isRedisUrl(url.trim())),
+    'expected a redis:// or rediss:// URL, or several comma-separated (a Redis Cluster)',
   ),
 );
 
@@ -329,6 +333,27 @@ const SETTINGS = {
     check: atLeastPoll,
   }),
   /**
+   * `poll` (fetch with the personal key) or `store`: evaluate from the shared store only, no personal key, see "Store-only processes".
+   * @default `poll`
+   */
+  flagDefinitionsSource: withDefault({
+    schema: v.picklist(['poll', 'store'], 'expected one of poll, store'),
+    env: ['POSTHOG_FLAG_DEFINITIONS_SOURCE'],
+    read: 'lower',
+    default: 'poll' as 'poll' | 'store',
+  }),
+  /**
+   * Store-only: shared definitions older than this are not used (at least the poll interval).
+   * @default the definitions cache TTL
+   */
+  flagDefinitionsMaxAgeMs: withDefault({
+    schema: duration(0, MAX_DURATION_MS),
+    env: ['POSTHOG_FLAG_DEFINITIONS_MAX_AGE'],
+    read: 'seconds',
+    default: (s) => s.flagDefinitionsCacheTtlMs as number,
+    check: atLeastPoll,
+  }),
+  /**
    * Key prefix of the shared definitions.
    * @default `posthog:flag_definitions`
    */
@@ -385,7 +410,7 @@ const SETTINGS = {
     default: 'posthog_kit',
   }),
   /**
-   * A Redis store for the flag caches (needs `@keyv/redis`), see "Shared flag definitions".
+   * A Redis store for the flag caches (needs `@keyv/redis`); several comma-separated URLs are a Redis Cluster's seed nodes, see "Shared flag definitions".
    * @default none
    */
   redisUrl: optional({ schema: redisUrl, env: ['POSTHOG_REDIS_URL'], secret: true }),

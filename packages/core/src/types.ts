@@ -72,3 +72,9 @@ export interface ContextStorage<T = unknown> {
   run<R>(store: T, fn: () => R): R;
   get(): T | undefined;
 }
+
+/** How an exception reached the kit, for `$exception_list[0].mechanism`. */
+export interface ExceptionMechanism {
+  type: string;
+  handled: boolean;
+}

@@ -8,7 +8,6 @@ import {
   getContextSessionId,
   getTags,
   identifyContext,
-  type Scope,
   setCaptureExceptionCodeVariablesContext,
   setCodeVariablesIgnorePatternsContext,
   setCodeVariablesMaskPatternsContext,
@@ -17,6 +16,7 @@ import {
   withContext,
 } from '../src/index.ts';
 
+type Scope = Parameters<ContextStore['run']>[0];
 const current = () => new ContextStore(defaultContextStorage<Scope>().storage);
 
 describe('context nesting', () => {

@@ -146,13 +146,12 @@ describe('user hooks returning anything', () => {
             header: (name) => headers[name],
           };
           const scope = tracker.start(info);
-          expect(scope).toBeDefined();
-          if (!scope) return;
-          const tags = scope.tags;
+          expect(scope.tracked).toBe(true);
+          const tags = scope.posthog.tags;
           expect(typeof tags).toBe('object');
-          const id = scope.distinctId;
+          const id = scope.posthog.distinctId;
           expect(id === undefined || typeof id === 'string').toBe(true);
-          tracker.run(scope, () => scope.capture('property_event'));
+          tracker.run(scope, () => scope.posthog.capture('property_event'));
           tracker.captureError(scope, extra);
           tracker.end(scope, 200);
         },

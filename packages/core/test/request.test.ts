@@ -7,9 +7,9 @@ import {
   getContextDistinctId,
   type MiddlewareOptions,
   maskUrl,
+  type PostHogHandle,
   type PostHogKit,
   type RequestInfo,
-  type RequestScope,
   RequestTracker,
   resetKit,
   sanitizeHeaderId,
@@ -32,9 +32,9 @@ interface FakeRequest {
 async function serve(
   tracker: RequestTracker<FakeRequest>,
   req: FakeRequest,
-  handler: (scope: RequestScope<FakeRequest>) => unknown,
+  handler: (handle: PostHogHandle) => unknown,
   extra: Partial<Pick<RequestInfo<FakeRequest>, 'waitUntil'>> = {},
-): Promise<{ status: number; body: unknown; scope: RequestScope<FakeRequest> }> {
+): Promise<{ status: number; body: unknown; scope: PostHogHandle }> {
   const path = req.path ?? '/';
   const headers = Object.fromEntries(
     Object.entries(req.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]),
@@ -50,9 +50,9 @@ async function serve(
     ...extra,
   };
   const scope = tracker.start(info);
-  const slot = scope ?? tracker.inert;
+  const slot = scope.posthog;
   try {
-    const body = await (scope ? tracker.run(scope, () => handler(slot)) : handler(slot));
+    const body = await tracker.run(scope, () => handler(slot));
     tracker.end(scope, 200, '/things/:id');
     return { status: 200, body, scope: slot };
   } catch (error) {
@@ -405,7 +405,7 @@ describe('hooks that throw', () => {
 describe('middleware options', () => {
   it('kit settings next to `kit` are refused with a clear error', () => {
     expect(() => new RequestTracker({ kit, host: 'http://x', apiKey: 'phc_1' })).toThrow(
-      '[posthog-kit] host, apiKey: set these on createPostHogKit(), not on the middleware, when `kit` is given',
+      '[posthog-kit] posthog(): host, apiKey: set these on createPostHogKit(), not on the middleware, when `kit` is given',
     );
   });
 

@@ -121,12 +121,10 @@ describe('no key in logs, errors or events', () => {
           raw: undefined,
           header: (name) => (name === 'authorization' ? `Bearer ${PERSONAL_KEY}` : undefined),
         });
-        if (scope) {
-          await attempt(() =>
-            tracker.run(scope, () => kit.getFeatureFlag('beta', { distinctId: 'u' })),
-          );
-          tracker.captureError(scope, new Error('request failed'));
-        }
+        await attempt(() =>
+          tracker.run(scope, () => kit.getFeatureFlag('beta', { distinctId: 'u' })),
+        );
+        tracker.captureError(scope, new Error('request failed'));
         kit.capture('evt', { distinctId: 'u' });
         await attempt(() => kit.captureImmediate('now', { distinctId: 'u' }));
         await attempt(() => kit.flush());

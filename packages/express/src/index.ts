@@ -1,17 +1,22 @@
+// The Express 5 adapter: translate the request (NodeRequestInfo), run the chain inside its
+// context (RequestTracker), report errors and the status. Everything else is core's;
+// an adapter author needs only @posthog-kit/core's RequestTracker and RequestInfo.
 import {
   type MiddlewareOptions,
-  type RequestInfo,
-  type RequestScope,
+  NodeRequestInfo,
+  type PostHogHandle,
   RequestTracker,
   statusOfError,
 } from '@posthog-kit/core';
-import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
+import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
+
+export * from '@posthog-kit/core';
 
 declare global {
   namespace Express {
     interface Request {
-      /** This request's PostHog handle: the sugar API bound to the request (posthog-kit). */
-      posthog: RequestScope<Request>;
+      /** This request's PostHog handle: the API bound to the request (posthog-kit). */
+      posthog: PostHogHandle;
     }
   }
 }
@@ -19,53 +24,31 @@ declare global {
 /** Options of `posthog()`: a kit or settings for the default kit, plus request options. */
 export type PostHogExpressOptions = MiddlewareOptions<Request>;
 
-/** An Express request as core sees it; each field is read when core needs it. */
-class ExpressRequest implements RequestInfo<Request> {
-  readonly raw: Request;
-
-  constructor(raw: Request) {
-    this.raw = raw;
+class ExpressRequest extends NodeRequestInfo<Request> {
+  protected get target() {
+    return this.raw.originalUrl;
   }
-
-  get method(): string {
-    return this.raw.method;
+  protected get protocol() {
+    return this.raw.protocol;
   }
-
-  get url(): string {
-    const req = this.raw;
-    return `${req.protocol}://${req.get('host') ?? 'localhost'}${req.originalUrl}`;
+  protected get host() {
+    return this.raw.get('host');
   }
-
-  get path(): string {
-    const url = this.raw.originalUrl;
-    const query = url.indexOf('?');
-    return query < 0 ? url : url.slice(0, query);
-  }
-
   // req.ip honours `trust proxy`.
-  get ip(): string | undefined {
+  get ip() {
     return this.raw.ip;
   }
-
-  header(name: string): string | undefined {
-    const value = this.raw.headers[name];
-    return Array.isArray(value) ? value[0] : value;
-  }
-
   // Passport's convention.
   user(): unknown {
     return (this.raw as { user?: unknown }).user;
   }
 }
 
+const request = (req: Request) => new ExpressRequest(req, req);
+
 function matchedRoute(req: Request): string | undefined {
   const path = (req.route as { path?: unknown } | undefined)?.path;
   return typeof path === 'string' ? `${req.baseUrl}${path}` : undefined;
-}
-
-/** The request's status as Express's final handler would answer it. */
-function errorStatus(error: unknown, res: Response): number | undefined {
-  return statusOfError(error) ?? (res.statusCode >= 400 ? res.statusCode : undefined);
 }
 
 /**
@@ -73,22 +56,12 @@ function errorStatus(error: unknown, res: Response): number | undefined {
  * `req.posthog` and runs the rest of the chain inside the request's context.
  */
 export function posthog(options?: PostHogExpressOptions): RequestHandler {
-  const tracker = new RequestTracker<Request>(options);
+  const tracker = new RequestTracker<Request>(options, 'posthog()');
   return function posthogMiddleware(req, res, next) {
-    const scope = tracker.start(new ExpressRequest(req));
-    req.posthog = scope ?? tracker.inert;
-    if (!scope) return next();
-    if (tracker.needsEnd(scope)) {
-      let ended = false;
-      const end = () => {
-        if (ended) return;
-        ended = true;
-        tracker.end(scope, res.statusCode, matchedRoute(req));
-      };
-      res.once('finish', end);
-      res.once('close', end);
-    }
-    tracker.run(scope, next);
+    const tracked = tracker.start(request(req));
+    req.posthog = tracked.posthog;
+    tracker.endWhenSent(tracked, res, () => matchedRoute(req));
+    tracker.run(tracked, next);
   };
 }
 
@@ -98,12 +71,12 @@ export function posthog(options?: PostHogExpressOptions): RequestHandler {
  * requests that did not go through `posthog()`.
  */
 export function posthogErrorHandler(options?: PostHogExpressOptions): ErrorRequestHandler {
-  const tracker = new RequestTracker<Request>(options);
+  const tracker = new RequestTracker<Request>(options, 'posthogErrorHandler()');
   return function posthogErrorMiddleware(error, req, res, next) {
-    // A request filtered out by posthog() has the inert slot (no info): nothing to capture.
-    const slot = req.posthog as RequestScope<Request> | undefined;
-    const scope = slot ? (slot.info ? slot : undefined) : tracker.start(new ExpressRequest(req));
-    tracker.captureError(scope, error, errorStatus(error, res));
+    const tracked = tracker.requestOf(req.posthog) ?? tracker.start(request(req));
+    // The status Express's final handler answers.
+    const status = statusOfError(error) ?? (res.statusCode >= 400 ? res.statusCode : undefined);
+    tracker.captureError(tracked, error, status);
     next(error);
   };
 }

@@ -1,17 +1,21 @@
+// The h3 v2 adapter: translate the event (FetchRequestInfo), run the chain inside its
+// context and report errors and the status (RequestTracker.runAsync). The rest is core's.
 import {
+  FetchRequestInfo,
   type MiddlewareOptions,
+  type PostHogHandle,
   PostHogKitError,
-  type RequestInfo,
-  type RequestScope,
   RequestTracker,
   statusOfError,
 } from '@posthog-kit/core';
 import { getRequestIP, type H3Event, HTTPResponse, type Middleware } from 'h3';
 
+export * from '@posthog-kit/core';
+
 declare module 'h3' {
   interface H3EventContext {
-    /** This request's PostHog handle: the sugar API bound to the request (posthog-kit). */
-    posthog?: RequestScope<H3Event>;
+    /** This request's PostHog handle: the API bound to the request (posthog-kit). */
+    posthog?: PostHogHandle;
   }
 }
 
@@ -31,48 +35,27 @@ const HANDLED = Symbol.for('h3.handled');
 // srvx's own servers: long-running processes whose waitUntil only tracks promises for shutdown.
 const LONG_RUNNING = new Set(['node', 'bun', 'deno']);
 
-/** An h3 event as core sees it; each field is read when core needs it. */
-class H3Request implements RequestInfo<H3Event> {
-  readonly raw: H3Event;
-  private readonly xForwardedFor: boolean;
-
-  constructor(raw: H3Event, xForwardedFor: boolean) {
-    this.raw = raw;
-    this.xForwardedFor = xForwardedFor;
+class H3Request extends FetchRequestInfo<H3Event> {
+  readonly #xForwardedFor: boolean;
+  constructor(event: H3Event, xForwardedFor: boolean) {
+    super(event, event.req);
+    this.#xForwardedFor = xForwardedFor;
   }
-
-  get method(): string {
-    return this.raw.req.method;
+  override get ip() {
+    return getRequestIP(this.raw, { xForwardedFor: this.#xForwardedFor });
   }
-
-  get url(): string {
-    return this.raw.req.url;
-  }
-
-  // Not event.url: a mounted app's middleware sees that without the mount base.
-  get path(): string {
-    return new URL(this.raw.req.url).pathname;
-  }
-
-  get ip(): string | undefined {
-    return getRequestIP(this.raw, { xForwardedFor: this.xForwardedFor });
-  }
-
-  header(name: string): string | undefined {
-    return this.raw.req.headers.get(name) ?? undefined;
-  }
-
   // The slot auth middleware use: event.context.user.
   user(): unknown {
     return this.raw.context.user;
   }
-
   // Serverless (Workers, Vercel...): the flush outlives the response. Long-running servers batch.
-  get waitUntil(): ((promise: Promise<unknown>) => void) | undefined {
+  get waitUntil() {
     const event = this.raw;
     if (typeof event.req.waitUntil !== 'function') return undefined;
     const runtime = event.runtime?.name;
-    return runtime && LONG_RUNNING.has(runtime) ? undefined : (p) => event.waitUntil(p);
+    return runtime && LONG_RUNNING.has(runtime)
+      ? undefined
+      : (p: Promise<unknown>) => event.waitUntil(p);
   }
 }
 
@@ -92,28 +75,20 @@ function statusOf(value: unknown, event: H3Event): number {
 export function posthog(options: PostHogH3Options = {}): Middleware {
   const { xForwardedFor = false, ...rest } = options;
   const tracker = new RequestTracker<H3Event>(rest);
-  return async function posthogMiddleware(event, next) {
-    const scope = tracker.start(new H3Request(event, xForwardedFor));
-    event.context.posthog = scope ?? tracker.inert;
-    if (!scope) return next();
-    const route = () => event.context.matchedRoute?.route;
-    let value: unknown;
-    try {
-      value = await tracker.run(scope, next);
-    } catch (error) {
-      if (error === HANDLED) throw error;
-      tracker.captureError(scope, error);
-      tracker.end(scope, statusOfError(error) ?? 500, route());
-      throw error;
-    }
-    if (value instanceof Error) tracker.captureError(scope, value); // h3 answers a returned error too
-    tracker.end(scope, statusOf(value, event), route());
-    return value;
+  return function posthogMiddleware(event, next) {
+    const tracked = tracker.start(new H3Request(event, xForwardedFor));
+    event.context.posthog = tracked.posthog;
+    return tracker.runAsync(tracked, async () => next(), {
+      status: (value) => statusOf(value, event),
+      error: (value) => (value instanceof Error ? value : undefined), // h3 answers a returned error too
+      route: () => event.context.matchedRoute?.route,
+      passThrough: (thrown) => thrown === HANDLED,
+    });
   };
 }
 
 /** This request's PostHog handle (`event.context.posthog`, set by `posthog()`). */
-export function getPostHog(event: H3Event): RequestScope<H3Event> {
+export function getPostHog(event: H3Event): PostHogHandle {
   const slot = event.context.posthog;
   if (slot) return slot;
   throw new PostHogKitError(

@@ -1,4 +1,4 @@
-import { createPostHogKit, type PostHogKit, type RequestScope } from '@posthog-kit/core';
+import { createPostHogKit, type PostHogHandle, type PostHogKit } from '@posthog-kit/core';
 import { flag, type PostHogEmulator, startEmulator } from '@posthog-kit/testing';
 import { H3, type H3Event, HTTPError } from 'h3';
 import { afterAll, beforeAll, beforeEach, describe, expect, expectTypeOf, it } from 'vitest';
@@ -54,8 +54,8 @@ describe('h3 specifics', () => {
     const app = new H3();
     app.use(posthog({ kit }));
     app.get('/', (event) => {
-      expectTypeOf(event.context.posthog).toEqualTypeOf<RequestScope<H3Event> | undefined>();
-      expectTypeOf(getPostHog(event)).toEqualTypeOf<RequestScope<H3Event>>();
+      expectTypeOf(event.context.posthog).toEqualTypeOf<PostHogHandle | undefined>();
+      expectTypeOf(getPostHog(event)).toEqualTypeOf<PostHogHandle>();
       event.context.posthog?.capture('typed', {
         properties: { same: getPostHog(event) === event.context.posthog },
       });

@@ -1,5 +1,5 @@
 import { getConnInfo } from '@hono/node-server/conninfo';
-import { createPostHogKit, type PostHogKit, type RequestScope } from '@posthog-kit/core';
+import { createPostHogKit, type PostHogHandle, type PostHogKit } from '@posthog-kit/core';
 import { flag, type PostHogEmulator, startEmulator } from '@posthog-kit/testing';
 import { type Context, Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
@@ -60,7 +60,7 @@ describe('Hono specifics', () => {
     const app = new Hono<PostHogEnv>();
     app.use(posthog({ kit }));
     app.get('/typed', (c) => {
-      expectTypeOf(c.var.posthog).toEqualTypeOf<RequestScope<Context>>();
+      expectTypeOf(c.var.posthog).toEqualTypeOf<PostHogHandle>();
       c.var.posthog.capture('typed', { properties: { via: 'var' } });
       return c.text('ok');
     });
@@ -75,7 +75,7 @@ describe('Hono specifics', () => {
     app.route('/untyped', untyped);
     // Chaining infers the variable too.
     const chained = new Hono().use(posthog({ kit })).get('/', (c) => {
-      expectTypeOf(c.var.posthog).toEqualTypeOf<RequestScope<Context>>();
+      expectTypeOf(c.var.posthog).toEqualTypeOf<PostHogHandle>();
       return c.text('ok');
     });
     expect(chained).toBeDefined();

@@ -1,16 +1,20 @@
+// The Koa 3 adapter: translate the request (NodeRequestInfo), run the chain inside its
+// context (RequestTracker), report errors and the status. Everything else is core's.
 import { STATUS_CODES } from 'node:http';
 import {
   type MiddlewareOptions,
-  type RequestInfo,
-  type RequestScope,
+  NodeRequestInfo,
+  type PostHogHandle,
   RequestTracker,
 } from '@posthog-kit/core';
 import type { Context, Middleware } from 'koa';
 
+export * from '@posthog-kit/core';
+
 /** The state `posthog()` adds, for apps with their own state type: `new Koa<MyState & PostHogState>()`. */
 export interface PostHogState {
-  /** This request's PostHog handle: the sugar API bound to the request. */
-  posthog: RequestScope<Context>;
+  /** This request's PostHog handle: the API bound to the request. */
+  posthog: PostHogHandle;
 }
 
 declare module 'koa' {
@@ -21,41 +25,21 @@ declare module 'koa' {
 /** Options of `posthog()`: a kit or settings for the default kit, plus request options. */
 export type PostHogKoaOptions = MiddlewareOptions<Context>;
 
-/** A Koa context as core sees it; each field is read when core needs it. */
-class KoaRequest implements RequestInfo<Context> {
-  readonly raw: Context;
-
-  constructor(raw: Context) {
-    this.raw = raw;
-  }
-
-  get method(): string {
-    return this.raw.method;
-  }
-
-  // ctx.protocol and ctx.host honour app.proxy (X-Forwarded-Proto, X-Forwarded-Host).
-  get url(): string {
-    const ctx = this.raw;
-    return `${ctx.protocol}://${ctx.host || 'localhost'}${ctx.originalUrl}`;
-  }
-
+class KoaRequest extends NodeRequestInfo<Context> {
   // originalUrl, not ctx.path: mounted apps and rewrites change ctx.path later.
-  get path(): string {
-    const url = this.raw.originalUrl;
-    const query = url.indexOf('?');
-    return query < 0 ? url : url.slice(0, query);
+  protected get target() {
+    return this.raw.originalUrl;
   }
-
-  // ctx.ip honours app.proxy (X-Forwarded-For, or app.proxyIpHeader).
-  get ip(): string | undefined {
+  // ctx.protocol, ctx.host and ctx.ip honour app.proxy (X-Forwarded-*).
+  protected get protocol() {
+    return this.raw.protocol;
+  }
+  protected get host() {
+    return this.raw.host;
+  }
+  get ip() {
     return this.raw.ip || undefined;
   }
-
-  header(name: string): string | undefined {
-    const value = this.raw.req.headers[name];
-    return Array.isArray(value) ? value[0] : value;
-  }
-
   // koa-passport's and koa-jwt's convention.
   user(): unknown {
     return (this.raw.state as { user?: unknown }).user;
@@ -86,21 +70,11 @@ export function posthog(options?: PostHogKoaOptions): Middleware<PostHogState> {
   const tracker = new RequestTracker<Context>(options);
   // Not an async function: one promise less per request than `try { await next() }`.
   return function posthogMiddleware(ctx, next) {
-    const scope = tracker.start(new KoaRequest(ctx));
-    ctx.state.posthog = scope ?? tracker.inert;
-    if (!scope) return next();
-    if (tracker.needsEnd(scope)) {
-      let ended = false;
-      const end = () => {
-        if (ended) return;
-        ended = true;
-        tracker.end(scope, ctx.res.statusCode, matchedRoute(ctx));
-      };
-      ctx.res.once('finish', end);
-      ctx.res.once('close', end);
-    }
-    return tracker.run(scope, next).catch((error: unknown) => {
-      tracker.captureError(scope, error, errorStatus(error));
+    const tracked = tracker.start(new KoaRequest(ctx as Context, ctx.req));
+    ctx.state.posthog = tracked.posthog;
+    tracker.endWhenSent(tracked, ctx.res, () => matchedRoute(ctx as Context));
+    return tracker.run(tracked, next).catch((error: unknown) => {
+      tracker.captureError(tracked, error, errorStatus(error));
       throw error;
     });
   };
