@@ -2,8 +2,11 @@
 // the code-variables entry. Pure functions: no runtime of its own.
 
 /**
- * posthog-python's default mask list: a variable (or object key) whose name matches
- * one of these, case-insensitively, is sent as {@link CODE_VARIABLES_REDACTED_VALUE}.
+ * The built-in mask list: posthog-python's (the first 20), then more. A variable (or
+ * object key) whose name matches one of these, case-insensitively, is sent as
+ * {@link CODE_VARIABLES_REDACTED_VALUE}; names are also matched in their segment form
+ * (`cardNumber` as `card_number`, `userPIN` as `user_pin`), so that short names (`pin`,
+ * `pw`, `otp`) are matched as whole segments only, never inside `spinner` or `shipping`.
  */
 export const DEFAULT_CODE_VARIABLES_MASK_PATTERNS: readonly string[] = Object.freeze([
   'password',
@@ -26,6 +29,17 @@ export const DEFAULT_CODE_VARIABLES_MASK_PATTERNS: readonly string[] = Object.fr
   'conn_str',
   'connstr',
   'dsn',
+  // Beyond posthog-python's list.
+  'passphrase',
+  'passcode',
+  'credential',
+  'access_?key',
+  'signing_?key',
+  'encryption_?key',
+  'session_?id',
+  'card_?num',
+  'credit_?card',
+  '(?:^|_)(?:pass|pw|pin|otp|totp|hotp|cvv|cvc|ssn|sid)(?:_|$)',
 ]);
 
 /** What a masked code variable is sent as (posthog-python's marker). */

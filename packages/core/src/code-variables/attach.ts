@@ -12,6 +12,11 @@ export interface CodeVariablesRules {
   ignorePatterns: readonly string[];
   /** The directory posthog-node made frame filenames relative to. */
   cwd: string | undefined;
+  /**
+   * Told once per problem when a pattern cannot be used (the exception's variables are
+   * then all masked, or all dropped for an ignore pattern, never sent in clear).
+   */
+  report?: ((message: string) => void) | undefined;
 }
 
 interface EventFrame {
@@ -138,7 +143,7 @@ export function addCodeVariables(
     const snapshot = typeof object === 'object' && object !== null ? snapshotOf(object) : undefined;
     const frames = exceptions[i]?.stacktrace?.frames;
     if (!snapshot || !Array.isArray(frames)) continue;
-    rules ??= compileRules(options.maskPatterns, options.ignorePatterns);
+    rules ??= compileRules(options.maskPatterns, options.ignorePatterns, options.report);
     for (const [frame, taken] of matchFrames(frames, snapshot, options.cwd)) {
       const variables = encodeVariables(taken.vars, rules, budget);
       if (variables) frame.code_variables = variables;

@@ -9,7 +9,7 @@
 import type { Session } from 'node:inspector';
 import type { types as UtilTypes } from 'node:util';
 import { nodeBuiltin } from './node.ts';
-import { type SnapFrame, type Snapshot, Snapshotter } from './snapshot.ts';
+import { type PauseBounds, type SnapFrame, type Snapshot, Snapshotter } from './snapshot.ts';
 
 /** Process-wide tuning: there is one debugger per process, whatever the number of kits. */
 export interface CodeVariablesOptions {
@@ -31,6 +31,20 @@ export interface CodeVariablesOptions {
    * @default 10
    */
   maxFrames?: number | undefined;
+  /**
+   * Time one pause may spend taking variables. The walk checks it as it goes; what it
+   * had no time for is sent as a marker saying so (`"...": "4 variables not read (pause
+   * time limit of 10 ms)"`, `"[cut: pause time limit]"`).
+   * @default 10
+   */
+  maxPauseMs?: number | undefined;
+  /**
+   * Time all pauses together may take per second (a budget refilled continuously, up to
+   * one second's worth). A pause that overdraws it switches pausing off until it is a
+   * quarter full again: those exceptions are still captured, without variables.
+   * @default 50
+   */
+  maxPauseMsPerSecond?: number | undefined;
 }
 
 /** What the debugger did since the process started. */
@@ -45,6 +59,14 @@ export interface CodeVariablesStats {
   snapshots: number;
   /** Times the rate limit switched pausing off. */
   rateLimited: number;
+  /** Time spent in pauses, in milliseconds (from the pause handler's start to the resume). */
+  pauseMs: number;
+  /** The longest pause, in milliseconds. */
+  slowestPauseMs: number;
+  /** Snapshots that a bound cut short (time, keys read), marked where the cut is. */
+  cut: number;
+  /** Times the time budget (`maxPauseMsPerSecond`) switched pausing off. */
+  budgetExhausted: number;
 }
 
 /** What the debugger needs from each kit that uses it. @internal */
@@ -61,6 +83,8 @@ const DEFAULTS: Required<{ [K in keyof CodeVariablesOptions]-?: number }> = {
   maxExceptionsPerSecond: 20,
   cooldownMs: 5_000,
   maxFrames: 10,
+  maxPauseMs: 10,
+  maxPauseMsPerSecond: 50,
 };
 const MAX_COOLDOWN_MS = 5 * 60_000;
 // Frames looked at per pause: deep recursion costs no more than this.
@@ -115,6 +139,12 @@ interface State {
   liftedAt: number | undefined;
   pausing: boolean;
   pending: PendingFrame[] | undefined;
+  /** The time budget: milliseconds left, refilled at `maxPauseMsPerSecond`. */
+  budgetMs: number;
+  budgetAt: number;
+  budgetTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The running pause's bounds, read by the hook. */
+  bounds: PauseBounds;
   readonly stats: Omit<CodeVariablesStats, 'active' | 'pausing'>;
 }
 
@@ -135,9 +165,30 @@ function globalState(): State {
     liftedAt: undefined,
     pausing: false,
     pending: undefined,
-    stats: { pauses: 0, snapshots: 0, rateLimited: 0 },
+    budgetMs: DEFAULTS.maxPauseMsPerSecond,
+    budgetAt: 0,
+    budgetTimer: undefined,
+    bounds: { deadline: 0, maxPauseMs: DEFAULTS.maxPauseMs, large: new WeakMap() },
+    stats: {
+      pauses: 0,
+      snapshots: 0,
+      rateLimited: 0,
+      pauseMs: 0,
+      slowestPauseMs: 0,
+      cut: 0,
+      budgetExhausted: 0,
+    },
   };
-  return holder[STATE];
+  // A state from an older copy of this module lacks the newer fields.
+  const state = holder[STATE];
+  state.bounds ??= { deadline: 0, maxPauseMs: DEFAULTS.maxPauseMs, large: new WeakMap() };
+  state.budgetMs ??= DEFAULTS.maxPauseMsPerSecond;
+  state.budgetAt ??= 0;
+  state.stats.pauseMs ??= 0;
+  state.stats.slowestPauseMs ??= 0;
+  state.stats.cut ??= 0;
+  state.stats.budgetExhausted ??= 0;
+  return state;
 }
 
 /** The variables taken when this error object was thrown, if any. @internal */
@@ -199,9 +250,38 @@ function countPause(state: State): void {
     state.liftedAt = Date.now();
     state.windowStart = state.liftedAt;
     state.windowCount = 0;
-    if (state.session) setPausing(state, true);
+    if (state.session && !state.budgetTimer) setPausing(state, true);
   }, state.cooldownMs);
   (state.cooldownTimer as { unref?: () => void }).unref?.();
+}
+
+const now = () => performance.now();
+
+/** The time budget left at `at`, refilled since it was last looked at. */
+function refill(state: State, at: number): number {
+  const perSecond = state.options.maxPauseMsPerSecond;
+  const elapsed = Math.max(0, at - state.budgetAt);
+  state.budgetMs = Math.min(perSecond, state.budgetMs + (elapsed * perSecond) / 1_000);
+  state.budgetAt = at;
+  return state.budgetMs;
+}
+
+/** Charges a pause to the budget; overdrawn, pausing stops until it is a quarter full. */
+function charge(state: State, spent: number): void {
+  const stats = state.stats;
+  stats.pauseMs += spent;
+  if (spent > stats.slowestPauseMs) stats.slowestPauseMs = spent;
+  state.budgetMs -= spent;
+  if (state.budgetMs > 0 || state.budgetTimer || !state.session) return;
+  const perSecond = state.options.maxPauseMsPerSecond;
+  const waitMs = Math.ceil(((perSecond / 4 - state.budgetMs) * 1_000) / perSecond);
+  stats.budgetExhausted++;
+  setPausing(state, false);
+  state.budgetTimer = setTimeout(() => {
+    state.budgetTimer = undefined;
+    if (state.session && !state.cooldownTimer) setPausing(state, true);
+  }, waitMs);
+  (state.budgetTimer as { unref?: () => void }).unref?.();
 }
 
 function ownScopes(frame: CallFrame): Array<{ objectId: string }> {
@@ -222,10 +302,16 @@ function ownScopes(frame: CallFrame): Array<{ objectId: string }> {
 
 /** Runs while V8 holds the app at a throw: decide, take what is needed, resume. */
 function onPaused(state: State, params: PausedParams): void {
+  const started = now();
+  let counted = false;
   try {
     if (params.reason !== 'exception' && params.reason !== 'promiseRejection') return;
+    counted = true;
     state.stats.pauses++;
     countPause(state);
+    const maxPauseMs = state.options.maxPauseMs;
+    state.bounds.maxPauseMs = maxPauseMs;
+    state.bounds.deadline = started + Math.min(maxPauseMs, Math.max(0, refill(state, started)));
     // A primitive thrown cannot carry variables to its capture.
     const exceptionId = params.data?.objectId;
     if (typeof exceptionId !== 'string') return;
@@ -265,6 +351,7 @@ function onPaused(state: State, params: PausedParams): void {
   } finally {
     state.pending = undefined;
     post(state, 'Debugger.resume');
+    if (counted) charge(state, now() - started);
   }
 }
 
@@ -275,7 +362,7 @@ function makeHook(state: State) {
     if (!pending || !types || typeof this !== 'object' || this === null) return;
     // Thrown again (a rethrow): the first throw, closest to the cause, is kept.
     if (state.snapshots.has(this)) return;
-    const snapshotter = new Snapshotter(types);
+    const snapshotter = new Snapshotter(types, state.bounds);
     const frames: SnapFrame[] = [];
     let offset = 0;
     for (const frame of pending) {
@@ -292,6 +379,7 @@ function makeHook(state: State) {
     }
     state.snapshots.set(this, { frames });
     state.stats.snapshots++;
+    if (snapshotter.cut) state.stats.cut++;
   };
 }
 
@@ -316,7 +404,7 @@ function connect(state: State, inspector: typeof import('node:inspector')): void
   post(state, 'Debugger.setBreakpointsActive', { active: false });
   state.windowStart = 0;
   state.windowCount = 0;
-  setPausing(state, state.cooldownTimer === undefined);
+  setPausing(state, state.cooldownTimer === undefined && state.budgetTimer === undefined);
 }
 
 function disconnect(state: State): void {
@@ -333,6 +421,8 @@ function disconnect(state: State): void {
   state.scripts.clear();
   if (state.cooldownTimer) clearTimeout(state.cooldownTimer);
   state.cooldownTimer = undefined;
+  if (state.budgetTimer) clearTimeout(state.budgetTimer);
+  state.budgetTimer = undefined;
   delete (globalThis as Record<symbol, unknown>)[HOOK];
 }
 
@@ -382,8 +472,8 @@ function positive(value: number | undefined, name: string, fallback: number): nu
 }
 
 /**
- * Tunes the process's code variables (rate limit, frames). Starts a new rate-limit
- * window and ends a cool-down in progress.
+ * Tunes the process's code variables (rate limit, time bounds, frames). Starts a new
+ * rate-limit window with a full time budget, and ends a cool-down in progress.
  */
 export function configureCodeVariables(options: CodeVariablesOptions = {}): void {
   const state = globalState();
@@ -395,7 +485,17 @@ export function configureCodeVariables(options: CodeVariablesOptions = {}): void
     ),
     cooldownMs: positive(options.cooldownMs, 'cooldownMs', DEFAULTS.cooldownMs),
     maxFrames: positive(options.maxFrames, 'maxFrames', DEFAULTS.maxFrames),
+    maxPauseMs: positive(options.maxPauseMs, 'maxPauseMs', DEFAULTS.maxPauseMs),
+    maxPauseMsPerSecond: positive(
+      options.maxPauseMsPerSecond,
+      'maxPauseMsPerSecond',
+      DEFAULTS.maxPauseMsPerSecond,
+    ),
   };
+  state.budgetMs = state.options.maxPauseMsPerSecond;
+  state.budgetAt = now();
+  if (state.budgetTimer) clearTimeout(state.budgetTimer);
+  state.budgetTimer = undefined;
   state.windowStart = 0;
   state.windowCount = 0;
   state.cooldownMs = state.options.cooldownMs;

@@ -17,6 +17,36 @@ export const MAX_VARIABLES = 50;
 const MAX_NODES_PER_VARIABLE = 100;
 const MAX_NODES = 800;
 const MAX_CHARS = 32 * 1024;
+/**
+ * Keys read per pause (listing an object's keys costs time in proportion to all of
+ * them, however few are kept): past it, objects not yet listed are cut.
+ */
+export const MAX_KEYS_PER_PAUSE = 20_000;
+/**
+ * An object with this many keys or more is listed once, then shown by its size for a
+ * minute without listing again: 1M keys take ~250 ms to list, each time.
+ */
+export const LARGE_OBJECT_KEYS = 5_000;
+const LARGE_OBJECT_RELIST_MS = 60_000;
+
+/** The name under which a frame says what was left out of it (never a JS identifier). */
+export const CUT_NAME = '...';
+/** Why something was cut. */
+export type CutReason = 'time' | 'keys';
+const CUT_TEXT: Record<CutReason, string> = {
+  time: 'pause time limit',
+  keys: 'keys read limit',
+};
+
+/** What a snapshot needs from its pause: when to stop, and the large objects seen before. */
+export interface PauseBounds {
+  /** `performance.now()` past which nothing more is read. */
+  deadline: number;
+  /** The per-pause limit, for the marker. */
+  maxPauseMs: number;
+  /** Objects found large in earlier pauses: their key count and when it was taken. */
+  large: WeakMap<object, { keys: number; at: number }>;
+}
 
 /** A string too long to keep. */
 export interface TooLong {
@@ -111,21 +141,43 @@ function accessorText(target: object, key: PropertyKey): string | undefined {
   }
 }
 
+const now = () => performance.now();
+
 export class Snapshotter {
   private readonly types: typeof UtilTypes;
+  private readonly bounds: PauseBounds;
   private nodes = 0;
   private variableNodes = 0;
   private chars = 0;
+  private keysRead = 0;
   private readonly ancestors = new Set<object>();
+  /** The first bound that cut something in this pause, if any. */
+  cut: CutReason | undefined;
 
-  constructor(types: typeof UtilTypes) {
+  constructor(types: typeof UtilTypes, bounds: PauseBounds) {
     this.types = types;
+    this.bounds = bounds;
+  }
+
+  /** Whether the pause's time is up (then `cut` says so). */
+  timeUp(): boolean {
+    if (now() <= this.bounds.deadline) return false;
+    this.cut ??= 'time';
+    return true;
+  }
+
+  /** What a frame whose variables were not read carries instead. */
+  notRead(reason: CutReason, count?: number): [string, SnapValue] {
+    const what = count === undefined ? 'variables not read' : `${count} variables not read`;
+    const limit = reason === 'time' ? ` of ${this.bounds.maxPauseMs} ms` : '';
+    return [CUT_NAME, `${what} (${CUT_TEXT[reason]}${limit})`];
   }
 
   /** The variables of one frame's scopes (innermost first; an inner name hides an outer one). */
   frameVariables(scopes: readonly unknown[]): Array<[string, SnapValue]> {
     const out: Array<[string, SnapValue]> = [];
     const seen = new Set<string>();
+    if (this.timeUp()) return [this.notRead('time')];
     for (const scope of scopes) {
       if (typeof scope !== 'object' || scope === null) continue;
       let names: string[];
@@ -134,9 +186,14 @@ export class Snapshotter {
       } catch {
         continue;
       }
-      for (const name of names) {
+      for (let i = 0; i < names.length; i++) {
+        const name = names[i] as string;
         // V8's internal slots (".result", ".generator_object") are not the app's variables.
         if (name.startsWith('.') || seen.has(name)) continue;
+        if (this.timeUp()) {
+          out.push(this.notRead('time', names.length - i));
+          return out;
+        }
         seen.add(name);
         const read = dataValue(scope, name);
         this.variableNodes = 0;
@@ -145,6 +202,11 @@ export class Snapshotter {
       }
     }
     return out;
+  }
+
+  private cutLeaf(reason: CutReason): Leaf {
+    this.cut ??= reason;
+    return leaf(`[cut: ${CUT_TEXT[reason]}]`);
   }
 
   value(v: unknown, depth: number): SnapValue {
@@ -171,6 +233,7 @@ export class Snapshotter {
     if (++this.nodes > MAX_NODES || ++this.variableNodes > MAX_NODES_PER_VARIABLE) {
       return leaf('[...]');
     }
+    if (this.timeUp()) return this.cutLeaf('time');
     if (this.ancestors.has(object)) return leaf('[Circular]');
     const special = this.special(object);
     if (special !== undefined) return special;
@@ -285,12 +348,21 @@ export class Snapshotter {
     return { t: 'obj', c: this.className(s) ?? 'Set', e: entries, m: size - entries.length };
   }
 
-  private object(o: object, depth: number): ObjectNode {
+  private object(o: object, depth: number): ObjectNode | Leaf {
+    const known = this.bounds.large.get(o);
+    if (known && now() - known.at < LARGE_OBJECT_RELIST_MS) {
+      return leaf(`[${this.className(o) ?? 'Object'} with ${known.keys} keys: not read]`);
+    }
+    if (this.keysRead >= MAX_KEYS_PER_PAUSE) return this.cutLeaf('keys');
     let keys: string[];
     try {
       keys = Object.keys(o);
     } catch {
       return { t: 'obj', c: this.className(o), e: [], m: 0 };
+    }
+    this.keysRead += keys.length;
+    if (keys.length >= LARGE_OBJECT_KEYS) {
+      this.bounds.large.set(o, { keys: keys.length, at: now() });
     }
     const kept = Math.min(keys.length, MAX_ITEMS);
     const entries: Array<[string, SnapValue]> = [];
