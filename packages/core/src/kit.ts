@@ -101,6 +101,11 @@ export class PostHogKit extends ScopedApi {
     return this.#parts.client;
   }
 
+  /** The flag caches (shared definitions, result cache, memo) the settings asked for. @internal */
+  get flags(): FlagCaches | undefined {
+    return this.#parts.flags;
+  }
+
   #startupValidation(): Promise<void> {
     const done = this.validate();
     // Raise mode: awaiting `ready` throws; nobody awaiting still sees one log line.

@@ -38,6 +38,8 @@ describe('settings defaults', () => {
       pollIntervalMs: 30_000,
       flagDefinitionsCacheTtlMs: 60_000,
       flagDefinitionsLockTtlMs: 60_000,
+      flagDefinitionsSource: 'poll',
+      flagDefinitionsMaxAgeMs: 60_000,
       flagDefinitionsCachePrefix: 'posthog:flag_definitions',
       featureFlagsCacheTtlMs: 0,
       featureFlagsCachePrefix: 'posthog:feature_flags',
@@ -107,6 +109,8 @@ describe('every environment variable', () => {
     ['POSTHOG_VALIDATE_DISTINCT_ID', 'svc-a', { validateDistinctId: 'svc-a' }],
     ['POSTHOG_REDIS_URL', 'redis://127.0.0.1:6379/2', { redisUrl: 'redis://127.0.0.1:6379/2' }],
     ['POSTHOG_SHUTDOWN_HOOKS', 'false', { shutdownHooks: false }],
+    ['POSTHOG_FLAG_DEFINITIONS_SOURCE', 'STORE', { flagDefinitionsSource: 'store' }],
+    ['POSTHOG_FLAG_DEFINITIONS_MAX_AGE', '120', { flagDefinitionsMaxAgeMs: 120_000 }],
   ];
 
   it('the table covers every variable the kit reads', () => {
@@ -245,7 +249,7 @@ describe('bad settings', () => {
       parse({ POSTHOG_REDIS_URL: 'http://user:hunter2@cache:6379' }),
     );
     expect(wrongRedis.message).toBe(
-      '[posthog-kit] POSTHOG_REDIS_URL: expected a redis:// or rediss:// URL, got a string of 30 characters',
+      '[posthog-kit] POSTHOG_REDIS_URL: expected a redis:// or rediss:// URL, or several comma-separated (a Redis Cluster), got a string of 30 characters',
     );
     expect(wrongRedis.message).not.toContain('hunter2');
   });
