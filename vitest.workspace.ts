@@ -37,6 +37,8 @@ export const projects: TestProjectInlineConfiguration[] = [
   { extends: true, test: { name: 'example-h3', root: 'examples/h3' } },
   { extends: true, test: { name: 'smoke-node20', root: 'smoke/node20' } },
   { extends: true, test: { name: 'smoke-runtimes', root: 'smoke/runtimes' } },
+  { extends: true, test: { name: 'smoke-packed', root: 'smoke/packed' } },
+  { extends: true, test: { name: 'docs', root: 'test/docs', include: ['*.test.ts'] } },
   {
     extends: true,
     test: {
