@@ -3,9 +3,12 @@
 // 1. Thrown and caught, never captured (a tight loop in a process of its own per setting):
 //    - off: code variables off (the debugger is not even loaded);
 //    - on: the setting on, default rate limit (50 pauses a second, then a cool-down);
-//    - on-unlimited: the setting on, no rate limit: what each throw costs while paused;
-//    - on-library: the setting on, the throw and catch inside node_modules.
-//    Reported as microseconds per throw, over a fixed duration.
+//    - on-unlimited: the setting on, no rate limit nor time budget: what a pause costs;
+//    - on-library: the setting on, the throw and catch inside node_modules;
+//    - on-large-object: the setting on, three locals of the throwing frame reference an
+//      object with 1M keys (listing its keys takes ~250 ms): the per-pause time limit and
+//      the time budget per second bound what it costs.
+//    Reported as microseconds per throw and milliseconds spent paused per second.
 // 2. Thrown in a request and captured by the middleware (Express, autocannon, the emulator
 //    in its own process): no kit, kit with code variables off, on (default rate limit),
 //    on without rate limit. Reported as requests/s, p99 and events received.
@@ -24,9 +27,9 @@ import express from 'express';
 import { load } from './lib/load.ts';
 import { argValue, ask, median, startNode } from './lib/process.ts';
 
-type LoopConfig = 'off' | 'on' | 'on-unlimited' | 'on-library';
+type LoopConfig = 'off' | 'on' | 'on-unlimited' | 'on-library' | 'on-large-object';
 type HttpConfig = 'bare' | 'off' | 'on' | 'on-unlimited';
-const LOOPS: LoopConfig[] = ['off', 'on', 'on-unlimited', 'on-library'];
+const LOOPS: LoopConfig[] = ['off', 'on', 'on-unlimited', 'on-library', 'on-large-object'];
 const HTTP: HttpConfig[] = ['bare', 'off', 'on', 'on-unlimited'];
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
@@ -40,7 +43,9 @@ async function kitFor(config: string, host: string, apiKey: string): Promise<Pos
     captureExceptionCodeVariables: config.startsWith('on'),
   });
   await kit.ready;
-  if (config === 'on-unlimited') configureCodeVariables({ maxExceptionsPerSecond: 1e9 });
+  if (config === 'on-unlimited') {
+    configureCodeVariables({ maxExceptionsPerSecond: 1e9, maxPauseMsPerSecond: 1e9 });
+  }
   return kit;
 }
 
@@ -70,6 +75,14 @@ function placeOrder(userId: string): void {
   checkLimit(order, limit);
 }
 
+function lookUp(index: Record<string, number>, key: string): number {
+  const alias = index;
+  const holder = { index };
+  const found = alias[key] ?? holder.index[key];
+  if (found === undefined) throw new Error(`no ${key} in the index`);
+  return found;
+}
+
 // ----- child: a tight loop -----
 
 async function loopChild(config: LoopConfig, seconds: number): Promise<void> {
@@ -79,24 +92,36 @@ async function loopChild(config: LoopConfig, seconds: number): Promise<void> {
     '(function throwsAndCatches(n) { try { throw new Error("internal " + n); } catch (e) { return e; } })',
     { filename: '/srv/app/node_modules/some-lib/index.js' },
   ) as (n: number) => unknown;
+  const index: Record<string, number> = {};
+  if (config === 'on-large-object') for (let i = 0; i < 1_000_000; i++) index[`k${i}`] = i;
   const once =
     config === 'on-library'
       ? (i: number) => library(i)
-      : (i: number) => {
-          try {
-            placeOrder(`u${i}`);
-          } catch (error) {
-            return error;
+      : config === 'on-large-object'
+        ? (i: number) => {
+            try {
+              lookUp(index, `missing-${i}`);
+            } catch (error) {
+              return error;
+            }
           }
-        };
-  for (let i = 0; i < 2_000; i++) once(i); // warm-up
+        : (i: number) => {
+            try {
+              placeOrder(`u${i}`);
+            } catch (error) {
+              return error;
+            }
+          };
+  // The large object is measured from its first throw on: its first listing counts.
+  const large = config === 'on-large-object';
+  if (!large) for (let i = 0; i < 2_000; i++) once(i); // warm-up
   if (config !== 'on-unlimited') configureCodeVariables(); // a fresh rate-limit window
   const before = codeVariablesStats();
   const end = performance.now() + seconds * 1_000;
   let n = 0;
   const start = performance.now();
   while (performance.now() < end) {
-    for (let i = 0; i < 100; i++) once(n++);
+    for (let i = 0; i < (large ? 1 : 100); i++) once(n++);
   }
   const elapsed = performance.now() - start;
   const after = codeVariablesStats();
@@ -106,6 +131,10 @@ async function loopChild(config: LoopConfig, seconds: number): Promise<void> {
       throws: n,
       pauses: after.pauses - before.pauses,
       snapshots: after.snapshots - before.snapshots,
+      // Absent from versions without the time bounds.
+      pauseMsPerSecond:
+        after.pauseMs === undefined ? undefined : (after.pauseMs - before.pauseMs) / seconds,
+      slowestPauseMs: after.slowestPauseMs,
     })}`,
   );
   await kit.shutdown(100);
@@ -150,9 +179,16 @@ async function main(): Promise<void> {
   console.error('thrown and caught, never captured (tight loop)');
   const loopRows: Array<Record<string, string | number>> = [];
   for (const config of LOOPS) {
-    const runs: Array<{ usPerThrow: number; pauses: number; snapshots: number }> = [];
+    type LoopRun = {
+      usPerThrow: number;
+      pauses: number;
+      snapshots: number;
+      pauseMsPerSecond?: number;
+      slowestPauseMs?: number;
+    };
+    const runs: LoopRun[] = [];
     for (let round = 0; round < rounds; round++) {
-      const child = await startNode<{ usPerThrow: number; pauses: number; snapshots: number }>(
+      const child = await startNode<LoopRun>(
         self,
         ['--loop', config, '--loop-seconds', String(loopSeconds)],
         { timeoutMs: (loopSeconds + 30) * 1_000 },
@@ -165,6 +201,12 @@ async function main(): Promise<void> {
       'µs per throw (median)': Number(median(runs.map((r) => r.usPerThrow)).toFixed(2)),
       'pauses (median)': median(runs.map((r) => r.pauses)),
       'with variables (median)': median(runs.map((r) => r.snapshots)),
+      'ms paused per second (median)': Number(
+        median(runs.map((r) => r.pauseMsPerSecond ?? Number.NaN)).toFixed(1),
+      ),
+      'slowest pause ms (median)': Number(
+        median(runs.map((r) => r.slowestPauseMs ?? Number.NaN)).toFixed(1),
+      ),
     };
     console.error(`  ${JSON.stringify(row)}`);
     loopRows.push(row);
