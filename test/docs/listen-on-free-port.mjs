@@ -1,7 +1,7 @@
 // Preloaded (--import) into a README's server block: whatever port the block listens on
 // (3000, as READMEs say), it gets a free one, and the address is written to
 // DOCTEST_LISTEN_FILE, so blocks run as written and side by side.
-import { writeFileSync } from 'node:fs';
+import { renameSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 
 const file = process.env.DOCTEST_LISTEN_FILE;
@@ -17,7 +17,9 @@ net.Server.prototype.listen = function (...args) {
   this.once('listening', () => {
     const address = this.address();
     if (file && address && typeof address === 'object') {
-      writeFileSync(file, JSON.stringify(address));
+      // Written whole or not at all: the test polls for the file.
+      writeFileSync(`${file}.tmp`, JSON.stringify(address));
+      renameSync(`${file}.tmp`, file);
     }
   });
   return listen.apply(this, args);
