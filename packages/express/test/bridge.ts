@@ -13,14 +13,18 @@ class HttpError extends Error {
   }
 }
 
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 export const expressBridge: AdapterBridge = {
   name: 'Express 5',
   httpError: (status, message) => new HttpError(status, message),
-  async start({ posthog: options, routes }) {
+  errorHandlerOnly: true,
+  async start({ posthog: options, routes, mode }) {
     const app = express();
     // Production mode: error pages without stack traces, comparable with and without the adapter.
     app.set('env', 'production');
-    if (options) app.use(posthog(options));
+    if (options && mode !== 'error-handler-only') app.use(posthog(options));
+    app.use(express.json());
     app.use((req, _res, next) => {
       const user = req.get('x-test-user');
       if (user) (req as Request & { user?: unknown }).user = JSON.parse(user);
@@ -29,15 +33,22 @@ export const expressBridge: AdapterBridge = {
     for (const route of routes) {
       app[route.method === 'GET' ? 'get' : 'post'](route.path, async (req, res) => {
         const out = await route.handler({
-          posthog: options ? req.posthog : undefined,
+          posthog: options && mode !== 'error-handler-only' ? req.posthog : undefined,
           params: req.params as Record<string, string>,
+          body: req.body,
         });
         res.status(out.status ?? 200);
         for (const [k, v] of Object.entries(out.headers ?? {})) res.set(k, v);
-        res.json(out.body ?? null);
+        if (!out.stream) return void res.json(out.body ?? null);
+        res.type('text/plain');
+        for (const chunk of out.stream) {
+          res.write(chunk);
+          await sleep(2);
+        }
+        res.end();
       });
     }
-    if (options) app.use(posthogErrorHandler());
+    if (options) app.use(posthogErrorHandler(mode === 'error-handler-only' ? options : undefined));
     const server: Server = await new Promise((resolve) => {
       const s = app.listen(0, '127.0.0.1', () => resolve(s));
     });

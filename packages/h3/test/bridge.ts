@@ -1,5 +1,5 @@
 // The bridge the conformance suite (and any suite that drives every adapter) uses for h3.
-import type { AdapterBridge } from '@posthog-kit/conformance';
+import { type AdapterBridge, type AppSpec, streamOf } from '@posthog-kit/conformance';
 import { type H3, H3 as H3App, HTTPError, serve } from 'h3';
 import { posthog } from '../src/index.ts';
 
@@ -18,28 +18,40 @@ export async function listen(app: H3): Promise<{ url: string; close(): Promise<v
   };
 }
 
+function build({ posthog: options, routes }: AppSpec): H3 {
+  // silent: h3 would log each unhandled error to stderr; the responses are the same.
+  const app = new H3App({ silent: true });
+  if (options) app.use(posthog(options));
+  app.use((event) => {
+    const user = event.req.headers.get('x-test-user');
+    if (user) event.context.user = JSON.parse(user);
+  });
+  for (const route of routes) {
+    app.on(route.method, route.path, async (event) => {
+      const out = await route.handler({
+        posthog: options ? event.context.posthog : undefined,
+        params: event.context.params ?? {},
+        body: route.method === 'POST' ? await event.req.json() : undefined,
+      });
+      event.res.status = out.status ?? 200;
+      for (const [k, v] of Object.entries(out.headers ?? {})) event.res.headers.set(k, v);
+      if (out.stream) {
+        event.res.headers.set('content-type', 'text/plain');
+        return streamOf(out.stream);
+      }
+      return out.body ?? null;
+    });
+  }
+  return app;
+}
+
 export const h3Bridge: AdapterBridge = {
   name: 'h3 v2',
   httpError: (status, message) => new HTTPError({ status, message }),
-  async start({ posthog: options, routes }) {
-    // silent: h3 would log each unhandled error to stderr; the responses are the same.
-    const app = new H3App({ silent: true });
-    if (options) app.use(posthog(options));
-    app.use((event) => {
-      const user = event.req.headers.get('x-test-user');
-      if (user) event.context.user = JSON.parse(user);
-    });
-    for (const route of routes) {
-      app.on(route.method, route.path, async (event) => {
-        const out = await route.handler({
-          posthog: options ? event.context.posthog : undefined,
-          params: event.context.params ?? {},
-        });
-        event.res.status = out.status ?? 200;
-        for (const [k, v] of Object.entries(out.headers ?? {})) event.res.headers.set(k, v);
-        return out.body ?? null;
-      });
-    }
-    return listen(app);
+  start: (spec) => listen(build(spec)),
+  // A serverless runtime hands h3 requests that carry the platform's waitUntil.
+  async serverless(spec) {
+    const app = build(spec);
+    return async (request, waitUntil) => app.fetch(Object.assign(request, { waitUntil }));
   },
 };

@@ -2,7 +2,7 @@
 import type { AddressInfo } from 'node:net';
 import { type ServerType, serve } from '@hono/node-server';
 import { getConnInfo } from '@hono/node-server/conninfo';
-import type { AdapterBridge } from '@posthog-kit/conformance';
+import { type AdapterBridge, type AppSpec, streamOf } from '@posthog-kit/conformance';
 import { statusOfError } from '@posthog-kit/core';
 import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
@@ -25,33 +25,47 @@ export async function listen(app: {
   };
 }
 
+function build({ posthog: options, routes }: AppSpec, connInfo: boolean): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  if (options) app.use(posthog({ ...options, getConnInfo: connInfo ? getConnInfo : undefined }));
+  app.use(async (c, next) => {
+    const user = c.req.header('x-test-user');
+    if (user) c.set('user', JSON.parse(user));
+    await next();
+  });
+  for (const route of routes) {
+    app.on(route.method, route.path, async (c) => {
+      const out = await route.handler({
+        posthog: options ? c.var.posthog : undefined,
+        params: c.req.param() as Record<string, string>,
+        body: route.method === 'POST' ? await c.req.json() : undefined,
+      });
+      if (out.stream) {
+        return c.body(streamOf(out.stream), (out.status ?? 200) as 200, {
+          'content-type': 'text/plain',
+        });
+      }
+      return c.json(out.body ?? null, (out.status ?? 200) as 200, out.headers);
+    });
+  }
+  // The app's own error handler, the same with and without the adapter: an error's
+  // status is honoured (Hono's default answers 500 to anything but an HTTPException).
+  app.onError((error, c) => {
+    if (error instanceof HTTPException) return error.getResponse();
+    return c.json({ error: 'internal' }, (statusOfError(error) ?? 500) as 500);
+  });
+  return app;
+}
+
 export const honoBridge: AdapterBridge = {
   name: 'Hono 4',
   httpError: (status, message) =>
     new HTTPException(status as ConstructorParameters<typeof HTTPException>[0], { message }),
-  async start({ posthog: options, routes }) {
-    const app = new Hono<AppEnv>();
-    if (options) app.use(posthog({ ...options, getConnInfo }));
-    app.use(async (c, next) => {
-      const user = c.req.header('x-test-user');
-      if (user) c.set('user', JSON.parse(user));
-      await next();
-    });
-    for (const route of routes) {
-      app.on(route.method, route.path, async (c) => {
-        const out = await route.handler({
-          posthog: options ? c.var.posthog : undefined,
-          params: c.req.param() as Record<string, string>,
-        });
-        return c.json(out.body ?? null, (out.status ?? 200) as 200, out.headers);
-      });
-    }
-    // The app's own error handler, the same with and without the adapter: an error's
-    // status is honoured (Hono's default answers 500 to anything but an HTTPException).
-    app.onError((error, c) => {
-      if (error instanceof HTTPException) return error.getResponse();
-      return c.json({ error: 'internal' }, (statusOfError(error) ?? 500) as 500);
-    });
-    return listen(app);
+  start: (spec) => listen(build(spec, true)),
+  // Workers: app.fetch with an execution context whose waitUntil keeps the flush.
+  async serverless(spec) {
+    const app = build(spec, false);
+    return async (request, waitUntil) =>
+      app.fetch(request, {}, { waitUntil, passThroughOnException: () => {}, props: {} });
   },
 };

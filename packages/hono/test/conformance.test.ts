@@ -1,4 +1,5 @@
 import { adapterConformance } from '@posthog-kit/conformance';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { honoBridge } from './bridge.ts';
 
-adapterConformance(honoBridge);
+adapterConformance(honoBridge, { describe, it, expect, beforeAll, afterAll, beforeEach });
