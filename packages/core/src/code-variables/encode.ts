@@ -99,7 +99,9 @@ export function compileRules(
     false,
     'no variables are sent for the exceptions that use it',
   );
-  if (!mask) return { mask: always, maskName: always, ignore: ignore ? anyMatch(ignore) : always };
+  const ignored = ignore ? anyMatch(ignore) : always;
+  const ignoreName = (name: string) => ignored(name.slice(0, MAX_NAME_LENGTH));
+  if (!mask) return { mask: always, maskName: always, ignore: ignoreName };
   const masked = anyMatch(mask);
   return {
     mask: masked,
@@ -109,7 +111,7 @@ export function compileRules(
       const segments = nameSegments(name);
       return segments !== name && masked(segments);
     },
-    ignore: ignore ? anyMatch(ignore) : always,
+    ignore: ignoreName,
   };
 }
 
