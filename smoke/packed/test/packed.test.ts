@@ -170,17 +170,38 @@ function writeProject(manager: Manager): string {
   return dir;
 }
 
-async function install(manager: Manager, dir: string): Promise<void> {
+/**
+ * Installs, killing the whole process group when it takes too long: a package manager
+ * stalled on the network leaves children holding its pipes, which a plain timeout waits on.
+ */
+function install(manager: Manager, dir: string): Promise<void> {
   const args =
     manager === 'npm'
       ? ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error']
       : ['install', '--no-frozen-lockfile', '--prefer-offline', '--reporter=append-only'];
-  try {
-    await exec(manager, args, { cwd: dir, env: userEnv(), timeout: 150_000 });
-  } catch (error) {
-    const { stdout, stderr } = error as { stdout?: string; stderr?: string };
-    throw new Error(`${manager} install failed in ${dir}:\n${stdout}\n${stderr}`);
-  }
+  const limitMs = 150_000;
+  return new Promise((resolve, reject) => {
+    const child = spawn(manager, args, { cwd: dir, env: userEnv(), detached: true });
+    let output = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    child.stderr?.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    const timer = setTimeout(() => {
+      if (child.pid) process.kill(-child.pid, 'SIGKILL');
+      reject(
+        new Error(`${manager} install did not finish in ${limitMs / 1000} s in ${dir}:\n${output}`),
+      );
+    }, limitMs);
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve();
+      else reject(new Error(`${manager} install failed (exit ${code}) in ${dir}:\n${output}`));
+    });
+  });
 }
 
 beforeAll(async () => {
