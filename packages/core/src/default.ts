@@ -9,6 +9,7 @@ import {
   registerShutdown,
   type ShutdownHooksOptions,
 } from './lifecycle.ts';
+import { patternProblem } from './patterns.ts';
 import { type PostHogKitOptions, REQUEST_HOOKS, REQUEST_SETTINGS } from './settings.ts';
 import type { Properties } from './types.ts';
 
@@ -266,8 +267,22 @@ export function setCaptureExceptionCodeVariablesContext(enabled: boolean): void 
   store().current()?.update({ captureExceptionCodeVariables: enabled });
 }
 
+/** A pattern set per context that cannot be used is said (capture then masks everything). */
+function checkPatterns(patterns: string[], what: string): void {
+  for (const pattern of patterns) {
+    const problem = patternProblem(pattern);
+    if (problem)
+      getKit().errors.outage(
+        `patterns:${what}`,
+        undefined,
+        `${what}: ${problem}; every variable of the exceptions captured in this context is masked`,
+      );
+  }
+}
+
 /** Sets the mask patterns inside the current context (added to the built-in list). */
 export function setCodeVariablesMaskPatternsContext(patterns: string[]): void {
+  checkPatterns(patterns, 'setCodeVariablesMaskPatternsContext');
   store()
     .current()
     ?.update({ codeVariablesMaskPatterns: [...patterns] });
@@ -275,6 +290,7 @@ export function setCodeVariablesMaskPatternsContext(patterns: string[]): void {
 
 /** Sets the ignore patterns inside the current context. */
 export function setCodeVariablesIgnorePatternsContext(patterns: string[]): void {
+  checkPatterns(patterns, 'setCodeVariablesIgnorePatternsContext');
   store()
     .current()
     ?.update({ codeVariablesIgnorePatterns: [...patterns] });

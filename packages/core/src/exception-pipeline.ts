@@ -173,6 +173,7 @@ export class ExceptionPipeline {
       ],
       ignorePatterns: scope?.codeVariablesIgnorePatterns ?? s.codeVariablesIgnorePatterns,
       cwd: this.cwd,
+      report: (message) => this.host.errors.warn(message),
     });
   }
 }

@@ -1,5 +1,7 @@
 import * as v from 'valibot';
 import { type ErrorMode, type KitLogger, PostHogKitError } from './errors.ts';
+import { patternProblem } from './patterns.ts';
+import type { FlagsStatus } from './flags/status.ts';
 import type { ContextStorage, RequestHooks } from './types.ts';
 
 /** posthog-node's default host. */
@@ -83,14 +85,18 @@ const list = (what: string, check?: (item: string) => boolean) =>
 const isFunction = (x: unknown) => typeof x === 'function';
 const hook = <K extends keyof RequestHooks>() =>
   codeOnly<RequestHooks[K]>(isFunction, 'expected a function');
-const isRegex = (source: string) => {
-  try {
-    new RegExp(source, 'i');
-    return true;
-  } catch {
-    return false;
-  }
-};
+/** A list of mask or ignore patterns: each usable, linear enough to run on hostile values. */
+const patterns = v.pipe(
+  v.array(
+    v.string('expected a list of regular expressions'),
+    'expected a list of regular expressions',
+  ),
+  v.rawCheck(({ dataset, addIssue }) => {
+    if (!dataset.typed) return;
+    const problem = dataset.value.map(patternProblem).find((p) => p !== undefined);
+    if (problem) addIssue({ message: `expected usable regular expressions: ${problem}` });
+  }),
+);
 // Keys travel in headers and bodies: printable ASCII only.
 const headerSafe = (s: string) => /^[\x21-\x7e]+$/.test(s);
 const hasUserinfo = (s: string) => /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i.test(s);
@@ -98,6 +104,14 @@ const wellFormed = (s: string) =>
   typeof (s as { isWellFormed?: () => boolean }).isWellFormed !== 'function' ||
   (s as unknown as { isWellFormed: () => boolean }).isWellFormed();
 
+// A cookie's name is an HTTP token (RFC 6265).
+const cookieName = v.pipe(
+  text('a cookie name'),
+  v.check(
+    (s) => /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(s),
+    "expected a cookie name (letters, digits and !#$%&'*+-.^_`|~)",
+  ),
+);
 const httpUrl = v.pipe(
   text('an http(s) URL'),
   v.check((s) => /^https?:\/\/[^/\s]+/i.test(s) && URL.canParse(s), 'expected an http(s) URL'),
@@ -230,7 +244,7 @@ const SETTINGS = {
    * @default `[]`
    */
   codeVariablesMaskPatterns: withDefault({
-    schema: list('a list of regular expressions', isRegex),
+    schema: patterns,
     env: ['POSTHOG_CODE_VARIABLES_MASK_PATTERNS'],
     read: 'list',
     default: (): string[] => [],
@@ -245,7 +259,7 @@ const SETTINGS = {
    * @default `['^__']`
    */
   codeVariablesIgnorePatterns: withDefault({
-    schema: list('a list of regular expressions', isRegex),
+    schema: patterns,
     env: ['POSTHOG_CODE_VARIABLES_IGNORE_PATTERNS'],
     read: 'list',
     default: () => ['^__'],
@@ -300,6 +314,21 @@ const SETTINGS = {
    * @default `false`
    */
   preferAuthenticatedUser: withDefault({ schema: flag, request: true, default: false }),
+  /**
+   * posthog-js's cookie, for a custom `persistence_name` (`'myapp'` is `ph_myapp`).
+   * @default `ph_<apiKey>_posthog` (posthog-js's)
+   */
+  postHogCookieName: optional({ schema: cookieName }),
+  /**
+   * posthog-js's consent cookie, for a custom `consent_persistence_name`; see "Connecting posthog-js".
+   * @default `__ph_opt_in_out_<apiKey>` (posthog-js's)
+   */
+  postHogConsentCookieName: optional({ schema: cookieName }),
+  /**
+   * The browser's `session_idle_timeout_seconds`, for a posthog-js cookie that does not hold it.
+   * @default 30 min (posthog-js's)
+   */
+  sessionIdleTimeoutMs: withDefault({ schema: duration(60_000, 36_000_000), default: 1_800_000 }),
   /**
    * How often flag definitions are polled (local evaluation); at most an hour.
    * @default 30 s
@@ -433,6 +462,11 @@ const SETTINGS = {
       typeof x === 'object' && x !== null && typeof (x as { get?: unknown }).get === 'function',
     'expected a Keyv instance or a Keyv store (an object with get/set/delete)',
   ),
+  /**
+   * `onFlagsStatus(status)`: called with `kit.flagsStatus()` whenever it changes (a load, a new leader, the store failing, an error).
+   * @default none
+   */
+  onFlagsStatus: codeOnly<(status: FlagsStatus) => void>(isFunction, 'expected a function'),
   /**
    * Where `log` mode writes (`warn`, `error`, optional `debug`).
    * @default `console`
@@ -745,9 +779,11 @@ function envMessage(key: string, message: string): string {
 
 function settingsError(issues: Issue[]): PostHogKitError {
   const lines = issues.map((i) =>
-    i.message.startsWith('unknown option')
-      ? `${i.message}: not a posthog-kit setting`
-      : `${i.key}: ${i.message.includes(', got ') ? i.message : `${i.message}, got ${describeValue(i.codeKey, i.value)}`}`,
+    maskUserinfo(
+      i.message.startsWith('unknown option')
+        ? `${i.message}: not a posthog-kit setting`
+        : `${i.key}: ${i.message.includes(', got ') ? i.message : `${i.message}, got ${describeValue(i.codeKey, i.value)}`}`,
+    ),
   );
   const message =
     lines.length === 1

@@ -48,6 +48,9 @@ describe('settings defaults', () => {
       validateDistinctId: 'posthog_kit',
       redisUrl: undefined,
       shutdownHooks: true,
+      postHogCookieName: undefined,
+      postHogConsentCookieName: undefined,
+      sessionIdleTimeoutMs: 1_800_000,
     });
   });
 
@@ -204,10 +207,10 @@ describe('bad settings', () => {
     expect(
       errorOf(() => parse({ POSTHOG_CODE_VARIABLES_MASK_PATTERNS: '(unclosed' })).message,
     ).toBe(
-      '[posthog-kit] POSTHOG_CODE_VARIABLES_MASK_PATTERNS: expected a list of regular expressions, got "(unclosed"',
+      '[posthog-kit] POSTHOG_CODE_VARIABLES_MASK_PATTERNS: expected usable regular expressions: the pattern "(unclosed" cannot be used: a group is not closed, got "(unclosed"',
     );
     expect(errorOf(() => parse({}, { codeVariablesIgnorePatterns: ['ok', '[bad'] })).message).toBe(
-      '[posthog-kit] codeVariablesIgnorePatterns: expected a list of regular expressions, got ["ok","[bad"]',
+      '[posthog-kit] codeVariablesIgnorePatterns: expected usable regular expressions: the pattern "[bad" cannot be used: a character class is not closed, got ["ok","[bad"]',
     );
   });
 

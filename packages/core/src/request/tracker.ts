@@ -81,7 +81,9 @@ export class RequestTracker<TRaw = unknown> {
     }
     this.#fixedKit = kit ?? middlewareKit(rest as PostHogKitOptions, who);
     this.#options = rest as RequestOptions<TRaw>;
-    if (this.#fixedKit) this.#resolve();
+    // Now, not at the first request: a bad environment fails at setup, and the debugger
+    // for code variables is attached before the first exception.
+    this.#resolve();
   }
 
   /** The kit this middleware reports to. */
