@@ -109,16 +109,17 @@ export class RequestScope<TRaw = unknown> extends Scope {
 
   #headerIds(): BrowserIds {
     const info = this.info;
-    if (!info) return NO_IDS;
-    this.#ids ??= headerIds((name) => info.header(name));
+    const r = this.resolved;
+    if (!info || !r) return NO_IDS;
+    this.#ids ??= headerIds((name) => info.header(name), r.kit.settings);
     return this.#ids;
   }
 
   #cookieIds(): BrowserIds {
     const r = this.resolved;
-    const h = this.#headerIds();
-    if (!r?.readPostHogCookie || !this.info || h !== NO_IDS) return NO_IDS;
-    return cookieIds(this.info.header('cookie'), r.kit.settings.apiKey);
+    const info = this.info;
+    if (!r?.readPostHogCookie || !info || this.#headerIds() !== NO_IDS) return NO_IDS;
+    return cookieIds((name) => info.header(name), r.kit.settings);
   }
 
   #resolveUser(): { id?: string; email?: string } | undefined {
@@ -150,6 +151,7 @@ export class RequestScope<TRaw = unknown> extends Scope {
     put(tags, '$ip', info.ip);
     put(tags, '$user_agent', info.header('user-agent'));
     put(tags, 'email', user?.email);
+    put(tags, '$window_id', this.#headerIds().windowId);
     const extraTags = r.extraTags;
     if (extraTags) {
       const extra = callHook(r, 'extraTags', () => plainCopy(extraTags(info)), undefined);

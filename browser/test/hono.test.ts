@@ -1,0 +1,4 @@
+import { honoBridge } from './apps/hono.ts';
+import { browserSuite } from './suite.ts';
+
+browserSuite(honoBridge);
