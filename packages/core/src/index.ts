@@ -71,6 +71,7 @@ export {
 } from './exceptions.ts';
 export { createPostHogKit, PostHogKit } from './kit.ts';
 export type { Closable, Shutdownable, ShutdownHooksOptions } from './lifecycle.ts';
+export { flushWithin } from './request/close.ts';
 export { FetchRequestInfo } from './request/fetch.ts';
 export type { PostHogHandle } from './request/handle.ts';
 export { type NodeIncomingMessage, NodeRequestInfo } from './request/node.ts';
