@@ -25,6 +25,7 @@ export const projects: TestProjectInlineConfiguration[] = [
   { extends: true, test: { name: 'example-worker', root: 'examples/worker' } },
   { extends: true, test: { name: 'example-express', root: 'examples/express' } },
   { extends: true, test: { name: 'example-koa', root: 'examples/koa' } },
+  { extends: true, test: { name: 'example-fastify', root: 'examples/fastify' } },
   {
     extends: true,
     test: {
