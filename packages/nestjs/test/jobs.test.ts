@@ -4,7 +4,7 @@ import {
   CronExpression,
   Interval,
   ScheduleModule,
-  type SchedulerRegistry,
+  SchedulerRegistry,
   Timeout,
 } from '@nestjs/schedule';
 import { type PostHogEmulator, type RecordedEvent, startEmulator } from '@posthog-kit/testing';
