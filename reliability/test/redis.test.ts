@@ -7,7 +7,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { createPostHogKit, type PostHogKit } from '@posthog-kit/core';
 import { flag, startEmulator } from '@posthog-kit/testing';
 import { afterAll, expect, inject, it } from 'vitest';
-import { RedisServer } from '../../test/redis-server.ts';
+import { RedisServer, redisInfo } from '../../test/redis-server.ts';
 import { Figures, ms } from './harness.ts';
 
 const STORE_TIMEOUT_MS = 500;
@@ -153,12 +153,85 @@ it.skipIf(!inject('redisUrl'))(
       }
       // Sharing is back: one leader again.
       await sleep(1_500);
-      expect(kits.filter((k) => k.flags?.definitions?.leader)).toHaveLength(1);
+      expect(kits.filter((k) => k.flagsStatus().leader)).toHaveLength(1);
       expect(unhandled).toEqual([]);
     } finally {
       process.off('unhandledRejection', onUnhandled);
       await Promise.all(kits.map((k) => k.shutdown(2_000)));
       await proxy.close();
+      await redis.stop();
+      await emulator.close();
+    }
+  },
+  60_000,
+);
+
+// Redis past its maxmemory with noeviction: writes refused (OOM), reads still answered. The
+// store is one outage per process, said once, and once again when it is over.
+it.skipIf(!inject('redisUrl'))(
+  'Redis at maxmemory (noeviction): one outage line and one recovery line per process, every answer right',
+  async () => {
+    const emulator = await startEmulator({ flags: [flag('everyone', { rollout: 100 })] });
+    const redis = await RedisServer.start({
+      args: ['--maxmemory', '64mb', '--maxmemory-policy', 'noeviction'],
+    });
+    const lines: string[] = [];
+    const kits: PostHogKit[] = [];
+    try {
+      for (let i = 0; i < 2; i++) {
+        kits.push(
+          createPostHogKit({
+            env: {},
+            apiKey: emulator.projectApiKey,
+            personalApiKey: emulator.personalApiKey,
+            host: emulator.url,
+            redisUrl: redis.url,
+            pollIntervalMs: 200,
+            flagDefinitionsLockTtlMs: 600,
+            featureFlagsCacheTtlMs: 60_000,
+            logger: { warn: (m) => lines.push(m), error: (m) => lines.push(m) },
+          }),
+        );
+      }
+      await Promise.all(kits.map((k) => k.client?.waitForLocalEvaluationReady(5_000)));
+      let n = 0;
+      let evaluations = 0;
+      let failed = 0;
+      const run = async (ms: number) => {
+        const end = Date.now() + ms;
+        while (Date.now() < end) {
+          for (const kit of kits) {
+            evaluations++;
+            if ((await kit.getFeatureFlag('everyone', { distinctId: `u-${n++}` })) !== true)
+              failed++;
+          }
+          await sleep(20);
+        }
+      };
+      await run(500);
+      // 1 MB of data, then maxmemory below what Redis uses: every write is refused.
+      for (let i = 0; i < 16; i++) await redis.command('SET', `filler:${i}`, 'x'.repeat(65_536));
+      const used = Number((await redisInfo(redis.port, 'memory')).get('used_memory'));
+      await redis.command('CONFIG', 'SET', 'maxmemory', String(used - 262_144));
+      await run(5_000);
+      const outage = lines.filter((l) => l.includes('is failing')).length;
+      const recoveredDuring = lines.filter((l) => l.includes('answers again')).length;
+      await redis.command('CONFIG', 'SET', 'maxmemory', '0');
+      await run(5_000);
+      const recovered = lines.filter((l) => l.includes('answers again')).length;
+      figures.add({
+        phase: 'Redis at maxmemory (noeviction) for 5 s, then room again',
+        evaluations,
+        'failed evaluations': failed,
+        'outage lines': outage,
+        'recovery lines during / after': `${recoveredDuring} / ${recovered}`,
+      });
+      expect(failed).toBe(0);
+      expect(outage).toBe(kits.length);
+      expect(recoveredDuring).toBe(0);
+      expect(recovered).toBe(kits.length);
+    } finally {
+      await Promise.all(kits.map((k) => k.shutdown(2_000)));
       await redis.stop();
       await emulator.close();
     }

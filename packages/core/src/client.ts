@@ -46,7 +46,8 @@ export function createClient(p: ClientParts): FlagRecordingPostHog {
   const client = new KitClient(s.apiKey as string, {
     ...CLIENT_DEFAULTS,
     host: s.host,
-    secretKey: s.personalApiKey,
+    // Store-only: none, so posthog-node is a cache-only reader and never asks for definitions.
+    secretKey: p.flags ? p.flags.secretKey : s.personalApiKey,
     disableGeoip: s.disableGeoip,
     featureFlagsPollingInterval: s.pollIntervalMs,
     fetch: (p.flags?.wrapFetch(p.transport.fetch) ?? p.transport.fetch) as PostHogOptions['fetch'],

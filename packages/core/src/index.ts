@@ -69,6 +69,7 @@ export {
   statusOfError,
   wasCaptured,
 } from './exceptions.ts';
+export type { FlagDefinitionsSource, FlagsStatus } from './flags/status.ts';
 export { createPostHogKit, PostHogKit } from './kit.ts';
 export type { Closable, Shutdownable, ShutdownHooksOptions } from './lifecycle.ts';
 export { flushWithin } from './request/close.ts';

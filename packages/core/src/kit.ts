@@ -2,7 +2,7 @@ import { createClient } from './client.ts';
 import { ContextStore } from './context.ts';
 import { describeError, ErrorReporter } from './errors.ts';
 import { ExceptionPipeline } from './exception-pipeline.ts';
-import { FlagCaches, redisSecrets } from './flags/index.ts';
+import { FlagCaches, type FlagsStatus, flagsStatus, redisSecrets } from './flags/index.ts';
 import { sharedContextStore } from './global.ts';
 import { apiParts, bindApi, captureExceptionIn, type KitParts, ScopedApi } from './operations.ts';
 import {
@@ -63,6 +63,8 @@ export class PostHogKit extends ScopedApi {
     const flags = enabled
       ? FlagCaches.create(settings, options.cache, errors, options.clientOptions)
       : undefined;
+    const onFlagsStatus = options.onFlagsStatus;
+    if (flags && onFlagsStatus) flags.onStatus(onFlagsStatus);
     const exceptions = new ExceptionPipeline(
       {
         settings,
@@ -104,6 +106,17 @@ export class PostHogKit extends ScopedApi {
   /** The flag caches (shared definitions, result cache, memo) the settings asked for. @internal */
   get flags(): FlagCaches | undefined {
     return this.#parts.flags;
+  }
+
+  /**
+   * Where the flag definitions in use came from (`leader`, `shared-store`, `own-fetch`,
+   * `none`), their age, the leader's identity, the last error: for a health check or
+   * metrics. `onFlagsStatus` gets the same on every change. See "Flags status".
+   */
+  flagsStatus(): FlagsStatus {
+    return (
+      this.#parts.flags?.status() ?? flagsStatus(undefined, this.settings.flagDefinitionsSource)
+    );
   }
 
   #startupValidation(): Promise<void> {

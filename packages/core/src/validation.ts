@@ -51,7 +51,8 @@ export async function validateSetup(
     return `POSTHOG_HOST: ${host} answered the validation event with HTTP ${status}; is it a PostHog host?`;
   }
 
-  if (!personalApiKey) return undefined;
+  // Store-only processes never ask PostHog for definitions, not even to validate.
+  if (!personalApiKey || settings.flagDefinitionsSource === 'store') return undefined;
   try {
     status = await request(
       fetchImpl,

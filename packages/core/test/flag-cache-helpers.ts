@@ -2,6 +2,16 @@ import { flag, type PostHogEmulator } from '@posthog-kit/testing';
 import { PostHog } from 'posthog-node';
 // Types only: `inject('redisUrl')` and `inject('redisSkipReason')`, provided by the global setup.
 import type {} from '../../../test/redis-global-setup.ts';
+import type { FlagCaches } from '../src/flags/index.ts';
+import type { PostHogKit } from '../src/index.ts';
+
+/** A kit's flag caches (internal), for tests that look inside. */
+export function flagsOf(kit: PostHogKit): FlagCaches | undefined {
+  return kit.flags;
+}
+
+/** Whether the kit leads its shared definitions. */
+export const isLeader = (kit: PostHogKit): boolean => flagsOf(kit)?.definitions?.leader === true;
 
 /** The flags the flag cache tests evaluate: on for all, half the users, by property, variants. */
 export const FLAGS = [

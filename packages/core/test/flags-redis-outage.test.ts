@@ -3,10 +3,10 @@
 import { createClient } from '@keyv/redis';
 import { flag, startEmulator } from '@posthog-kit/testing';
 import { expect, inject, it } from 'vitest';
-import { RedisServer } from '../../../test/redis-server.ts';
-import { STORE_TIMEOUT_MS } from '../src/flags/store.ts';
+import { RedisError, RedisServer, redisInfo } from '../../../test/redis-server.ts';
+import { STORE_RECOVERY_CONFIRM_MS, STORE_TIMEOUT_MS } from '../src/flags/store.ts';
 import type { PostHogKit } from '../src/index.ts';
-import { FLAGS, sleep, USERS, uniquePrefix, until } from './flag-cache-helpers.ts';
+import { FLAGS, isLeader, sleep, USERS, uniquePrefix, until } from './flag-cache-helpers.ts';
 import { kitFor, memoryLogger } from './helpers.ts';
 
 const redisUrl = inject('redisUrl');
@@ -54,7 +54,7 @@ it.skipIf(!redisUrl)(
         return { right: true, slowest };
       };
       expect((await check(true)).right).toBe(true);
-      expect(kits.filter((k) => k.flags?.definitions?.leader)).toHaveLength(1);
+      expect(kits.filter(isLeader)).toHaveLength(1);
 
       await server.stop();
       let slowest = 0;
@@ -78,7 +78,7 @@ it.skipIf(!redisUrl)(
 
       await server.start();
       const shared = async () => {
-        const leaders = kits.filter((k) => k.flags?.definitions?.leader).length;
+        const leaders = kits.filter(isLeader).length;
         const client = createClient({ url: server.url });
         try {
           await client.connect();
@@ -91,7 +91,7 @@ it.skipIf(!redisUrl)(
       expect(await until(shared, 8_000)).toBe(true);
       // Each process says so once, when it next uses the store (its next poll).
       const recovered = () => logger.lines.filter((l) => l.includes('answers again'));
-      await until(async () => recovered().length >= 2, 3_000);
+      await until(async () => recovered().length >= 2, 3_000 + STORE_RECOVERY_CONFIRM_MS);
       expect(recovered(), logger.lines.join('\n')).toHaveLength(2);
       emulator.reset();
       await sleep(200 * 6);
@@ -105,3 +105,92 @@ it.skipIf(!redisUrl)(
   },
   30_000,
 );
+
+// Redis at maxmemory with noeviction refuses writes and still answers reads: a probe that
+// reads would end the outage every second and the next write start it again.
+it.skipIf(!redisUrl)(
+  'Redis at maxmemory with noeviction: one "failing" line per process for the whole outage, one "answers again" after',
+  async ({ onTestFinished, annotate }) => {
+    const emulator = await startEmulator({ flags: FLAGS });
+    onTestFinished(() => emulator.close());
+    const server = await RedisServer.start({
+      args: ['--maxmemory', '64mb', '--maxmemory-policy', 'noeviction'],
+    });
+    onTestFinished(() => server.stop());
+    const logger = memoryLogger();
+    const prefix = uniquePrefix('oom');
+    const kits: PostHogKit[] = [];
+    onTestFinished(() => Promise.all(kits.map((k) => k.shutdown(2_000))).then(() => {}));
+    for (let i = 0; i < 2; i++) {
+      kits.push(
+        kitFor(emulator, {
+          personalApiKey: emulator.personalApiKey,
+          redisUrl: server.url,
+          pollIntervalMs: 200,
+          flagDefinitionsLockTtlMs: 600,
+          flagDefinitionsCacheTtlMs: 60_000,
+          flagDefinitionsCachePrefix: prefix,
+          // Every evaluation of a new user writes a result: both processes write.
+          featureFlagsCacheTtlMs: 60_000,
+          featureFlagsCachePrefix: `${prefix}:results`,
+          logger,
+        }),
+      );
+    }
+    let n = 0;
+    const check = async () => {
+      for (const kit of kits) {
+        const answer = await kit.getFeatureFlag('everyone', {
+          distinctId: `user-${n++}`,
+          onlyEvaluateLocally: true,
+          sendFeatureFlagEvents: false,
+        });
+        if (answer !== true) return false;
+      }
+      return true;
+    };
+    expect(await check()).toBe(true);
+    expect(kits.filter(isLeader)).toHaveLength(1);
+
+    // Redis past its maxmemory: from now on it refuses writes (OOM) and still answers reads.
+    await fillUp(server);
+    expect(await server.command('SET', 'one-more', '1')).toBeInstanceOf(RedisError);
+    expect(await server.command('GET', 'filler:0')).toBe('x'.repeat(64 * 1024));
+    const failing = () => logger.lines.filter((l) => l.includes('is failing'));
+    const recovered = () => logger.lines.filter((l) => l.includes('answers again'));
+    const outageEnd = Date.now() + 4_000;
+    let rounds = 0;
+    while (Date.now() < outageEnd) {
+      expect(await check()).toBe(true);
+      rounds++;
+      await sleep(50);
+    }
+    await annotate(
+      `${rounds} rounds in 4 s at maxmemory: ${failing().length} "failing" lines, ${recovered().length} "answers again"`,
+    );
+    expect(failing(), logger.lines.join('\n')).toHaveLength(2);
+    expect(failing().every((l) => l.includes('OOM'))).toBe(true);
+    expect(recovered(), logger.lines.join('\n')).toHaveLength(0);
+
+    // Room again: each process says so once, and sharing resumes.
+    await server.command('CONFIG', 'SET', 'maxmemory', '0');
+    expect(await until(() => recovered().length === 2, 3_000 + STORE_RECOVERY_CONFIRM_MS)).toBe(
+      true,
+    );
+    expect(await until(() => kits.filter(isLeader).length === 1, 5_000)).toBe(true);
+    expect(await check()).toBe(true);
+    await sleep(1_000);
+    expect(failing()).toHaveLength(2);
+    expect(recovered()).toHaveLength(2);
+  },
+  30_000,
+);
+
+// Fills Redis past its maxmemory: 1 MB of data, then maxmemory lowered to 256 KB below what
+// it uses. Every write is refused from then on, whatever a closed connection frees.
+async function fillUp(server: RedisServer): Promise<void> {
+  const value = 'x'.repeat(64 * 1024);
+  for (let i = 0; i < 16; i++) await server.command('SET', `filler:${i}`, value);
+  const used = Number((await redisInfo(server.port, 'memory')).get('used_memory'));
+  await server.command('CONFIG', 'SET', 'maxmemory', String(used - 256 * 1024));
+}

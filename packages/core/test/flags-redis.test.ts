@@ -8,7 +8,7 @@ import { type PostHogEmulator, startEmulator } from '@posthog-kit/testing';
 import { afterAll, beforeAll, describe, inject, it, type TestContext } from 'vitest';
 import { ErrorReporter } from '../src/errors.ts';
 import { KeyvLease, RedisLease } from '../src/flags/lease.ts';
-import { GuardedStore, projectScope, resolveStore } from '../src/flags/store.ts';
+import { definitionKeys, GuardedStore, resolveStore } from '../src/flags/store.ts';
 import {
   FLAG_KEYS,
   FLAGS,
@@ -159,7 +159,7 @@ describe.skipIf(!redisUrl)(
         lockTtlMs,
         cacheTtlMs: 10_000,
       });
-      const lockKey = `${await projectScope(prefix, emulator.projectApiKey)}:lock`;
+      const lockKey = (await definitionKeys(prefix, emulator.url, emulator.projectApiKey)).lock;
       const ready = () =>
         group.every((w) => (w.status?.evaluations ?? 0) > 0) &&
         group.filter((w) => w.status?.leader).length === 1;
@@ -213,11 +213,22 @@ describe.skipIf(!redisUrl)(
         expect(attempts.filter((x) => x?.held)).toHaveLength(1);
         await raw.del(key);
 
-        expect(await a.acquire()).toEqual({ held: true, acquired: true, retryInMs: undefined });
+        expect(await a.acquire()).toEqual({
+          held: true,
+          acquired: true,
+          retryInMs: undefined,
+          owner: 'owner-a',
+        });
         const other = await b.acquire();
         expect(other?.held).toBe(false);
+        expect(other?.owner).toBe('owner-a');
         expect(other?.retryInMs).toBeGreaterThan(1_500);
-        expect(await a.acquire()).toEqual({ held: true, acquired: false, retryInMs: undefined });
+        expect(await a.acquire()).toEqual({
+          held: true,
+          acquired: false,
+          retryInMs: undefined,
+          owner: 'owner-a',
+        });
         await b.release(); // not the owner: nothing happens
         expect(await raw.get(key)).toBe('owner-a');
         await a.release();

@@ -36,7 +36,7 @@ describe('the result cache key', () => {
       resolveStore(undefined, undefined),
       new ErrorReporter('ignore', undefined, []),
     ),
-    { prefix: 'p', ttlMs: 1_000, projectApiKey: 'phc_project' },
+    { prefix: 'p', ttlMs: 1_000, projectApiKey: 'phc_project', host: 'https://eu.i.posthog.com' },
   );
   const base = {
     groups: { company: 'acme' },
@@ -48,7 +48,8 @@ describe('the result cache key', () => {
 
   it('changes with every input that changes the answer, and only with those', async () => {
     const key = await cache.keyFor('flag', 'user-1', base, 'device-1');
-    expect(key).toMatch(/^p:[0-9a-f]{64}$/);
+    // Its own hash tag: entries spread over a Redis Cluster's slots.
+    expect(key).toMatch(/^p:\{[0-9a-f]{64}\}$/);
     const variants = [
       cache.keyFor('other-flag', 'user-1', base, 'device-1'),
       cache.keyFor('flag', 'user-2', base, 'device-1'),
@@ -86,9 +87,18 @@ describe('the result cache key', () => {
         resolveStore(undefined, undefined),
         new ErrorReporter('ignore', undefined, []),
       ),
-      { prefix: 'p', ttlMs: 1_000, projectApiKey: 'phc_other' },
+      { prefix: 'p', ttlMs: 1_000, projectApiKey: 'phc_other', host: 'https://eu.i.posthog.com' },
     );
     expect(await other.keyFor('flag', 'user-1', base, 'device-1')).not.toBe(key);
+    // Nor the same project key on another host.
+    const otherHost = new FlagResultCache(
+      new GuardedStore(
+        resolveStore(undefined, undefined),
+        new ErrorReporter('ignore', undefined, []),
+      ),
+      { prefix: 'p', ttlMs: 1_000, projectApiKey: 'phc_project', host: 'https://us.i.posthog.com' },
+    );
+    expect(await otherHost.keyFor('flag', 'user-1', base, 'device-1')).not.toBe(key);
     // The order properties were written in does not matter.
     const reordered = {
       disableGeoip: true,

@@ -1,7 +1,17 @@
 import type { FlagDefinitionCacheData, FlagDefinitionCacheProvider } from 'posthog-node';
-import type { ErrorReporter } from '../errors.ts';
+import { describeError, type ErrorReporter } from '../errors.ts';
 import { KeyvLease, type Lease, type LeaseAttempt, RedisLease } from './lease.ts';
-import { GARBAGE, type GuardedStore, projectScope, randomToken, readKey } from './store.ts';
+import type { FlagDefinitionsSource, FlagsStatus } from './status.ts';
+import {
+  type DefinitionKeys,
+  definitionKeys,
+  GARBAGE,
+  type GuardedStore,
+  identityOf,
+  processIdentity,
+  randomToken,
+  readKey,
+} from './store.ts';
 
 /** The format version of the shared entry; another version is foreign and gets replaced. */
 export const DEFINITIONS_FORMAT = 1;
@@ -9,22 +19,35 @@ export const DEFINITIONS_FORMAT = 1;
 export const FOLLOWER_COLD_WAIT_MS = 3_000;
 const FOLLOWER_COLD_POLL_MS = 50;
 
-/** What is stored under `<prefix>:<project>:data`, as JSON. */
+/** What is stored under `<prefix>:{<scope>}:data`, as JSON. */
 export interface SharedDefinitionsEntry {
   v: typeof DEFINITIONS_FORMAT;
   /** When the leader last confirmed the data with PostHog (a 200, or a 304), ms since epoch. */
   savedAt: number;
+  /** Who published it (`<hostname>/<pid>`); absent in entries of older kits. */
+  by?: string | undefined;
   data: FlagDefinitionCacheData;
 }
+
+/** Where definitions come from: `poll` fetches them (with the personal key), `store` only reads the shared store. */
+export type DefinitionsSourceSetting = 'poll' | 'store';
 
 export interface SharedDefinitionsOptions {
   store: GuardedStore;
   errors: ErrorReporter;
   prefix: string;
+  /** PostHog's host: part of the key, with the project. */
+  host: string;
   projectApiKey: string;
   pollIntervalMs: number;
   lockTtlMs: number;
   cacheTtlMs: number;
+  /** `store`: this process has no personal key and reads the store only. @default 'poll' */
+  source?: DefinitionsSourceSetting | undefined;
+  /** Store-only: definitions older than this are not used. @default cacheTtlMs */
+  maxAgeMs?: number | undefined;
+  /** Called when the status changes. */
+  onChange?: (() => void) | undefined;
 }
 
 const isObject = (x: unknown): x is Record<string, unknown> =>
@@ -35,6 +58,7 @@ export function parseEntry(value: unknown): SharedDefinitionsEntry | undefined {
   if (!isObject(value) || value.v !== DEFINITIONS_FORMAT || typeof value.savedAt !== 'number') {
     return undefined;
   }
+  if (value.by !== undefined && typeof value.by !== 'string') return undefined;
   const data = value.data;
   if (!isObject(data) || !Array.isArray(data.flags) || !isObject(data.cohorts)) return undefined;
   const mapping = data.group_type_mapping ?? data.groupTypeMapping ?? {};
@@ -45,9 +69,15 @@ export function parseEntry(value: unknown): SharedDefinitionsEntry | undefined {
   return value as unknown as SharedDefinitionsEntry;
 }
 
+/** No definitions: what posthog-node is given to evaluate as it does without any. */
+function noDefinitions(): FlagDefinitionCacheData {
+  return { flags: [], group_type_mapping: {}, groupTypeMapping: {}, cohorts: {} };
+}
+
 const unref = (timer: unknown) => (timer as { unref?: () => void }).unref?.();
 // Awaited by a load a caller waits for: a plain timer, so a script does not exit meanwhile.
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+const seconds = (ms: number) => `${Math.round(ms / 1000)} s`;
 
 function isDefinitionsRequest(input: Parameters<typeof fetch>[0]): boolean {
   const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
@@ -62,12 +92,13 @@ function withoutEtag(init: RequestInit | undefined): RequestInit | undefined {
 }
 
 /**
- * posthog-node's `FlagDefinitionCacheProvider` on any Keyv store: one leader per prefix
- * (and project) fetches flag definitions from PostHog and publishes them; every other
+ * posthog-node's `FlagDefinitionCacheProvider` on any Keyv store: one leader per prefix,
+ * host and project fetches flag definitions from PostHog and publishes them; every other
  * process reads them. posthog-node calls, on every load (start, each poll):
  * `shouldFetchFlagDefinitions()`; on false, `getFlagDefinitions()`; on true, it fetches
  * and calls `onFlagDefinitionsReceived(data)` after a 200 (nothing after a 304); and
- * `shutdown()` when the client stops.
+ * `shutdown()` when the client stops. Without a personal key (posthog-node 5.70+) it only
+ * calls `getFlagDefinitions()`: a cache-only reader, which is the `store` source.
  *
  * - The lease (owner token, TTL `lockTtlMs`) is renewed by the leader on its own timer
  *   and at each poll, and released only by its owner at shutdown. A follower retries
@@ -79,16 +110,26 @@ function withoutEtag(init: RequestInit | undefined): RequestInit | undefined {
  * - A leader whose in-memory definitions did not come from its own last 200 (it read
  *   them from the cache, or fetched without publishing) drops the ETag once, so its
  *   first fetch is a full answer it can publish.
- * - The store failing (down, slow, garbage) means "fetch yourself": this process polls
- *   PostHog on its own until the store answers again, and nothing is thrown.
+ * - A new process that leads at once starts from the shared copy when there is one (so
+ *   its first answer needs no PostHog, even while PostHog is down) and fetches right
+ *   after when the copy is older than a poll.
+ * - Store-only (`source: 'store'`): reads, never fetches, never leads. A copy missing, or
+ *   older than `maxAgeMs` (the relay stopped confirming it), is said once and not used:
+ *   posthog-node then answers as it does without definitions.
+ * - The store failing (down, slow, garbage) means "fetch yourself" (store-only: "keep
+ *   what you have, up to the max age"), and nothing is thrown.
  */
 export class SharedFlagDefinitions implements FlagDefinitionCacheProvider {
-  readonly token: string = randomToken();
+  /** This process, as the lease and the status show it. */
+  readonly identity: string = processIdentity();
+  readonly token: string = randomToken(this.identity);
   /** Whether this process leads (fetches and publishes). */
   leader = false;
   private readonly options: SharedDefinitionsOptions;
   private readonly store: GuardedStore;
-  private readonly ready: Promise<{ data: string; lease: Lease } | undefined>;
+  private readonly storeOnly: boolean;
+  private readonly maxAgeMs: number;
+  private readonly ready: Promise<(DefinitionKeys & { lease: Lease }) | undefined>;
   /** What posthog-node holds in memory, when the kit knows it. */
   private held: FlagDefinitionCacheData | undefined;
   /** Whether posthog-node's ETag belongs to `held` (it came from a 200 this process saw). */
@@ -96,31 +137,38 @@ export class SharedFlagDefinitions implements FlagDefinitionCacheProvider {
   /** How the current load goes: as the leader, on its own (store failing), or reading. */
   private mode: 'leader' | 'solo' | 'reader' = 'solo';
   private loadedOnce = false;
-  private stash: FlagDefinitionCacheData | undefined;
+  private stash: SharedDefinitionsEntry | undefined;
+  /** The stash is older than a poll: fetch right after handing it over. */
+  private refreshAfterStash = false;
   private renewTimer: ReturnType<typeof setInterval> | undefined;
   private takeoverTimer: ReturnType<typeof setTimeout> | undefined;
   private reload: (() => Promise<void>) | undefined;
   private stopped = false;
   private readonly pending = new Set<Promise<unknown>>();
+  // The status: where `held` came from, when PostHog confirmed it, who leads, what failed.
+  private origin: Exclude<FlagDefinitionsSource, 'none'> | undefined;
+  private confirmedAt: number | undefined;
+  private leaderIdentity: string | undefined;
+  private stale = false;
+  private lastError: { message: string; at: number } | undefined;
 
   constructor(options: SharedDefinitionsOptions) {
     this.options = options;
     this.store = options.store;
+    this.storeOnly = options.source === 'store';
+    this.maxAgeMs = options.maxAgeMs ?? options.cacheTtlMs;
     this.ready = Promise.all([
       this.store.ready,
-      projectScope(options.prefix, options.projectApiKey),
-    ]).then(([store, scope]) => {
+      definitionKeys(options.prefix, options.host, options.projectApiKey),
+    ]).then(([store, keys]) => {
       if (!store) return undefined;
       const make = store.redis ? RedisLease : KeyvLease;
-      return {
-        data: `${scope}:data`,
-        lease: new make(this.store, `${scope}:lock`, this.token, options.lockTtlMs),
-      };
+      return { ...keys, lease: new make(this.store, keys.lock, this.token, options.lockTtlMs) };
     });
   }
 
   /** The keys and the lease; resolves once the store is built. @internal */
-  get keys(): Promise<{ data: string; lease: Lease } | undefined> {
+  get keys(): Promise<(DefinitionKeys & { lease: Lease }) | undefined> {
     return this.ready;
   }
 
@@ -129,7 +177,29 @@ export class SharedFlagDefinitions implements FlagDefinitionCacheProvider {
     this.reload = reload;
   }
 
+  /** Where the definitions in use came from, their age, the leader, the last error. */
+  status(): Omit<FlagsStatus, 'store'> {
+    const now = Date.now();
+    const lastError = [this.lastError, this.store.lastFailureInfo]
+      .filter((e): e is { message: string; at: number } => e !== undefined)
+      .sort((a, b) => b.at - a.at)[0];
+    return {
+      mode: this.storeOnly ? 'store' : 'poll',
+      source: this.origin ?? 'none',
+      confirmedAt: this.confirmedAt,
+      ageMs: this.confirmedAt === undefined ? undefined : Math.max(0, now - this.confirmedAt),
+      flagCount: this.origin ? (this.held?.flags.length ?? 0) : 0,
+      stale: this.stale,
+      identity: this.identity,
+      leader: this.leader,
+      leaderIdentity: this.leader ? this.identity : this.leaderIdentity,
+      lastError,
+    };
+  }
+
   async shouldFetchFlagDefinitions(): Promise<boolean> {
+    // Store-only never fetches; posthog-node 5.70+ does not even ask a reader without a key.
+    if (this.storeOnly) return false;
     if (this.stopped) return true;
     const attempt = await this.acquire();
     if (!attempt) {
@@ -137,17 +207,18 @@ export class SharedFlagDefinitions implements FlagDefinitionCacheProvider {
       return true;
     }
     if (!attempt.held) {
-      this.follow(attempt.retryInMs);
+      this.follow(attempt);
       this.mode = 'reader';
       return false;
     }
     this.lead();
     if (attempt.acquired && !this.loadedOnce) {
-      // A new process that leads at once: a shared copy confirmed within the poll
-      // interval is as good as a fetch, and saves one.
+      // A new process that leads at once starts from the shared copy: its first answers
+      // need nothing from PostHog (which may be down). Older than a poll: fetch right after.
       const entry = await this.read();
-      if (entry && Date.now() - entry.savedAt < this.options.pollIntervalMs) {
-        this.stash = entry.data;
+      if (entry) {
+        this.stash = entry;
+        this.refreshAfterStash = Date.now() - entry.savedAt >= this.options.pollIntervalMs;
         this.mode = 'reader';
         return false;
       }
@@ -157,18 +228,27 @@ export class SharedFlagDefinitions implements FlagDefinitionCacheProvider {
   }
 
   async getFlagDefinitions(): Promise<FlagDefinitionCacheData | undefined> {
+    if (this.storeOnly) return this.readOnly();
     const stash = this.stash;
     this.stash = undefined;
-    if (stash) return this.adopt(stash);
+    if (stash) {
+      if (this.refreshAfterStash) {
+        this.refreshAfterStash = false;
+        // After this load has handed the copy over: posthog-node joins a reload to a load in progress.
+        unref(setTimeout(() => void this.reload?.().catch(() => {}), 0));
+      }
+      return this.adopt(stash);
+    }
     let entry = await this.read();
     if (!entry && !this.loadedOnce && this.mode === 'reader') entry = await this.waitForLeader();
-    return entry ? this.adopt(entry.data) : undefined;
+    return entry ? this.adopt(entry) : undefined;
   }
 
   onFlagDefinitionsReceived(data: FlagDefinitionCacheData): void {
     this.held = data;
     this.etagMatchesHeld = true;
     this.loadedOnce = true;
+    this.confirm(this.mode === 'leader' ? 'leader' : 'own-fetch');
     // Not awaited: posthog-node's first evaluation waits for this load.
     if (this.mode === 'leader') this.track(this.publish(data));
   }
@@ -198,24 +278,100 @@ export class SharedFlagDefinitions implements FlagDefinitionCacheProvider {
       if (!isDefinitionsRequest(input)) return inner(input, init);
       const asLeader = this.mode === 'leader';
       const canConfirm = asLeader && this.held !== undefined && this.etagMatchesHeld;
-      const res = await inner(input, asLeader && !canConfirm ? withoutEtag(init) : init);
+      let res: Response;
+      try {
+        res = await inner(input, asLeader && !canConfirm ? withoutEtag(init) : init);
+      } catch (error) {
+        this.failed(`flag definitions request failed: ${describeError(error)}`);
+        throw error;
+      }
       if (res.status === 304) {
         if (canConfirm && this.held) this.track(this.publish(this.held));
+        if (this.etagMatchesHeld) this.confirm(this.origin ?? 'own-fetch');
       } else if (res.ok && this.mode === 'reader') {
         // Fetched by itself (nothing shared yet): posthog-node does not publish this one.
         this.held = undefined;
         this.etagMatchesHeld = false;
         this.loadedOnce = true;
+        this.origin = 'own-fetch';
+        this.confirmedAt = Date.now();
+        this.changed();
+      } else if (!res.ok) {
+        this.failed(`flag definitions request: HTTP ${res.status}`);
       }
       return res;
     };
   }
 
-  private adopt(data: FlagDefinitionCacheData): FlagDefinitionCacheData {
-    this.held = data;
+  /** Store-only: the shared copy if it is fresh enough; else keep ours while young, else none. */
+  private async readOnly(): Promise<FlagDefinitionCacheData | undefined> {
+    const ready = await this.ready;
+    let entry = await this.read();
+    if (!entry && !this.loadedOnce && !this.store.failing) entry = await this.waitForLeader();
+    const now = Date.now();
+    if (entry && now - entry.savedAt <= this.maxAgeMs) {
+      if (this.stale) {
+        this.stale = false;
+        if (this.options.errors.recovered('flag-definitions:stale')) {
+          this.options.errors.warn(
+            `shared flag definitions are fresh again (${seconds(now - entry.savedAt)} old): flags are evaluated locally from them`,
+          );
+        }
+      }
+      return this.adopt(entry);
+    }
+    // Nothing fresh in the store: what this process holds still serves while young enough.
+    if (this.origin && this.confirmedAt !== undefined && now - this.confirmedAt <= this.maxAgeMs) {
+      return undefined;
+    }
+    const where = ready ? `under "${ready.data}"` : 'in the store';
+    const why = entry
+      ? `shared flag definitions ${where} are ${seconds(now - entry.savedAt)} old, past the max age (POSTHOG_FLAG_DEFINITIONS_MAX_AGE, ${seconds(this.maxAgeMs)}): nothing keeps them fresh`
+      : this.store.failing
+        ? `the flag definitions store is failing and the definitions this process holds are past the max age (POSTHOG_FLAG_DEFINITIONS_MAX_AGE, ${seconds(this.maxAgeMs)})`
+        : `no shared flag definitions ${where}: nothing has published them`;
+    this.stale = true;
+    this.failed(why);
+    this.options.errors.outage(
+      'flag-definitions:stale',
+      undefined,
+      `${why}; flags are evaluated as posthog-node does without definitions (remotely, or undefined with onlyEvaluateLocally) until a relay (posthog-kit-relay) or a kit with the personal key publishes them`,
+    );
+    if (this.origin === undefined && this.loadedOnce) return undefined;
+    // Handing posthog-node an empty set drops what it holds: it then asks PostHog, as without definitions.
+    this.held = noDefinitions();
+    this.origin = undefined;
+    this.confirmedAt = undefined;
+    this.loadedOnce = true;
+    this.changed();
+    return this.held;
+  }
+
+  private adopt(entry: SharedDefinitionsEntry): FlagDefinitionCacheData {
+    this.held = entry.data;
     this.etagMatchesHeld = false;
     this.loadedOnce = true;
-    return data;
+    this.origin = 'shared-store';
+    this.confirmedAt = entry.savedAt;
+    if (entry.by !== undefined) this.leaderIdentity = entry.by;
+    this.changed();
+    return entry.data;
+  }
+
+  private confirm(origin: Exclude<FlagDefinitionsSource, 'none'>): void {
+    this.origin = origin;
+    this.confirmedAt = Date.now();
+    this.changed();
+  }
+
+  private failed(message: string): void {
+    const clean = this.options.errors.clean(message).replace(/^\[posthog-kit\] /, '');
+    this.lastError = { message: clean, at: Date.now() };
+    this.changed();
+  }
+
+  private changed(): void {
+    this.options.onChange?.();
   }
 
   private async acquire(): Promise<LeaseAttempt | undefined> {
@@ -226,7 +382,10 @@ export class SharedFlagDefinitions implements FlagDefinitionCacheProvider {
   private async read(): Promise<SharedDefinitionsEntry | undefined> {
     const ready = await this.ready;
     if (!ready) return undefined;
-    const result = await this.store.run('read definitions', (s) => readKey(s.keyv, ready.data));
+    const result = await this.store.run('read definitions', (s) => readKey(s.keyv, ready.data), {
+      key: ready.data,
+      write: false,
+    });
     if (!result.ok || result.value === undefined || result.value === null) return undefined;
     const entry = parseEntry(result.value);
     if (entry) {
@@ -235,10 +394,12 @@ export class SharedFlagDefinitions implements FlagDefinitionCacheProvider {
       }
       return entry;
     }
+    const what = `shared flag definitions under "${ready.data}" are ${result.value === GARBAGE ? 'not JSON' : 'not in the expected format'}`;
+    this.failed(what);
     this.options.errors.outage(
       'flag-cache:definitions-data',
       undefined,
-      `shared flag definitions under "${ready.data}" are ${result.value === GARBAGE ? 'not JSON' : 'not in the expected format'}; ignored (the leader replaces them), each process keeps the definitions it has`,
+      `${what}; ignored (the leader replaces them), each process keeps the definitions it has`,
     );
     return undefined;
   }
@@ -256,9 +417,16 @@ export class SharedFlagDefinitions implements FlagDefinitionCacheProvider {
   private async publish(data: FlagDefinitionCacheData): Promise<void> {
     const ready = await this.ready;
     if (!ready || !this.leader) return;
-    const entry: SharedDefinitionsEntry = { v: DEFINITIONS_FORMAT, savedAt: Date.now(), data };
-    await this.store.run('publish definitions', (s) =>
-      s.keyv.set(ready.data, entry, this.options.cacheTtlMs),
+    const entry: SharedDefinitionsEntry = {
+      v: DEFINITIONS_FORMAT,
+      savedAt: Date.now(),
+      by: this.identity,
+      data,
+    };
+    await this.store.run(
+      'publish definitions',
+      (s) => s.keyv.set(ready.data, entry, this.options.cacheTtlMs),
+      { key: ready.data, write: true },
     );
   }
 
@@ -268,39 +436,47 @@ export class SharedFlagDefinitions implements FlagDefinitionCacheProvider {
   }
 
   private lead(): void {
-    this.leader = true;
+    if (!this.leader) {
+      this.leader = true;
+      this.changed();
+    }
     clearTimeout(this.takeoverTimer);
     this.takeoverTimer = undefined;
     if (this.renewTimer || this.stopped) return;
     const every = Math.max(100, Math.floor(this.options.lockTtlMs / 3));
     this.renewTimer = setInterval(() => {
       void this.acquire().then((attempt) => {
-        if (attempt && !attempt.held) this.follow(attempt.retryInMs);
+        if (attempt && !attempt.held) this.follow(attempt);
       });
     }, every);
     unref(this.renewTimer);
   }
 
-  private follow(retryInMs: number | undefined): void {
-    this.leader = false;
+  private follow(attempt: LeaseAttempt): void {
+    const owner = attempt.owner && identityOf(attempt.owner);
+    if (this.leader || (owner && owner !== this.leaderIdentity)) {
+      this.leader = false;
+      if (owner) this.leaderIdentity = owner;
+      this.changed();
+    }
     clearInterval(this.renewTimer);
     this.renewTimer = undefined;
     clearTimeout(this.takeoverTimer);
     this.takeoverTimer = undefined;
-    if (this.stopped || retryInMs === undefined) return;
+    if (this.stopped || attempt.retryInMs === undefined) return;
     // A little after the owner's lease would end; the jitter spreads the followers out.
     this.takeoverTimer = setTimeout(
       () => {
         this.takeoverTimer = undefined;
-        void this.acquire().then((attempt) => {
-          if (!attempt || this.stopped) return;
-          if (!attempt.held) return this.follow(attempt.retryInMs);
+        void this.acquire().then((next) => {
+          if (!next || this.stopped) return;
+          if (!next.held) return this.follow(next);
           this.lead();
           // Fetch and publish now rather than at this process's next poll.
           void this.reload?.().catch(() => {});
         });
       },
-      retryInMs + 10 + Math.floor(Math.random() * 90),
+      attempt.retryInMs + 10 + Math.floor(Math.random() * 90),
     );
     unref(this.takeoverTimer);
   }

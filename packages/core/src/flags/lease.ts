@@ -8,6 +8,8 @@ export interface LeaseAttempt {
   acquired: boolean;
   /** When another process holds it: how long until its lease ends, if known. */
   retryInMs: number | undefined;
+  /** Who holds it (an owner token), when known. */
+  owner: string | undefined;
 }
 
 /** A leader lease on a store: one owner at a time, with a TTL, released only by its owner. */
@@ -20,14 +22,16 @@ export interface Lease {
   release(): Promise<void>;
 }
 
-// Extend if ours; else take it if free (SET NX PX); else say how long the owner has left.
-// A lock without expiry (left by something else) gets one, so it cannot block forever.
+// Extend if ours; else take it if free (SET NX PX); else say who owns it and how long it
+// has left. A lock without expiry (left by something else) gets one, so it cannot block
+// forever. One key per script: on a Redis Cluster it runs, atomically, on the slot's master.
 const ACQUIRE_SCRIPT = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then
+local owner = redis.call('GET', KEYS[1])
+if owner == ARGV[1] then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   return {2, 0}
 end
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+if not owner and redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   return {1, 0}
 end
 local ttl = redis.call('PTTL', KEYS[1])
@@ -35,7 +39,7 @@ if ttl == -1 then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   ttl = tonumber(ARGV[2])
 end
-return {0, ttl}
+return {0, ttl, owner or ''}
 `;
 
 // Compare-and-delete: never removes another owner's lease.
@@ -46,7 +50,10 @@ end
 return 0
 `;
 
-/** The atomic lease: one Lua script per step through the node-redis client @keyv/redis exposes. */
+/**
+ * The atomic lease: one Lua script per step through the node-redis client @keyv/redis
+ * exposes (a server's, or a cluster's, which routes the script by its one key).
+ */
 export class RedisLease implements Lease {
   readonly atomic = true;
   private readonly store: GuardedStore;
@@ -62,27 +69,43 @@ export class RedisLease implements Lease {
   }
 
   async acquire(): Promise<LeaseAttempt | undefined> {
-    const result = await this.store.run('lease', async (s) => {
-      const client = await (s.redis as NonNullable<typeof s.redis>)();
-      return client.eval(ACQUIRE_SCRIPT, {
-        keys: [this.key],
-        arguments: [this.token, String(Math.ceil(this.ttlMs))],
-      });
-    });
-    if (!result.ok) return undefined;
-    const [code, ttl] = Array.isArray(result.value) ? result.value.map(Number) : [Number.NaN];
-    if (code === 1 || code === 2) return { held: true, acquired: code === 1, retryInMs: undefined };
+    const result = await this.store.run(
+      'lease',
+      async (s) => {
+        const client = await (s.redis as NonNullable<typeof s.redis>)();
+        return client.eval(ACQUIRE_SCRIPT, {
+          keys: [this.key],
+          arguments: [this.token, String(Math.ceil(this.ttlMs))],
+        });
+      },
+      { key: this.key, write: true },
+    );
+    if (!result.ok || !Array.isArray(result.value)) return undefined;
+    const [code, ttl] = result.value.slice(0, 2).map(Number);
+    if (code === 1 || code === 2) {
+      return { held: true, acquired: code === 1, retryInMs: undefined, owner: this.token };
+    }
     if (code === 0) {
-      return { held: false, acquired: false, retryInMs: ttl !== undefined && ttl >= 0 ? ttl : 0 };
+      const owner = result.value[2];
+      return {
+        held: false,
+        acquired: false,
+        retryInMs: ttl !== undefined && ttl >= 0 ? ttl : 0,
+        owner: typeof owner === 'string' && owner !== '' ? owner : undefined,
+      };
     }
     return undefined;
   }
 
   async release(): Promise<void> {
-    await this.store.run('lease release', async (s) => {
-      const client = await (s.redis as NonNullable<typeof s.redis>)();
-      return client.eval(RELEASE_SCRIPT, { keys: [this.key], arguments: [this.token] });
-    });
+    await this.store.run(
+      'lease release',
+      async (s) => {
+        const client = await (s.redis as NonNullable<typeof s.redis>)();
+        return client.eval(RELEASE_SCRIPT, { keys: [this.key], arguments: [this.token] });
+      },
+      { key: this.key, write: true },
+    );
   }
 }
 
@@ -121,33 +144,48 @@ export class KeyvLease implements Lease {
   }
 
   async acquire(): Promise<LeaseAttempt | undefined> {
-    const result = await this.store.run('lease', async (s, deadline) => {
-      const now = Date.now();
-      const current = leaseValue(await readKey(s.keyv, this.key));
-      const mine: LeaseValue = { v: 1, owner: this.token, expiresAt: now + this.ttlMs };
-      if (current && current.owner !== this.token && current.expiresAt > now) {
-        return { held: false, acquired: false, retryInMs: current.expiresAt - now };
-      }
-      if (Date.now() > deadline) throw new Error('lease: out of time');
-      await s.keyv.set(this.key, mine, this.ttlMs);
-      if (current?.owner === this.token)
-        return { held: true, acquired: false, retryInMs: undefined };
-      // Read back: of two processes that both saw it free, the last writer wins.
-      const after = leaseValue(await readKey(s.keyv, this.key));
-      const held = after?.owner === this.token;
-      return {
-        held,
-        acquired: held,
-        retryInMs: held || !after ? undefined : Math.max(0, after.expiresAt - Date.now()),
-      };
-    });
+    const result = await this.store.run(
+      'lease',
+      async (s, deadline): Promise<LeaseAttempt> => {
+        const now = Date.now();
+        const current = leaseValue(await readKey(s.keyv, this.key));
+        const mine: LeaseValue = { v: 1, owner: this.token, expiresAt: now + this.ttlMs };
+        if (current && current.owner !== this.token && current.expiresAt > now) {
+          return {
+            held: false,
+            acquired: false,
+            retryInMs: current.expiresAt - now,
+            owner: current.owner,
+          };
+        }
+        if (Date.now() > deadline) throw new Error('lease: out of time');
+        await s.keyv.set(this.key, mine, this.ttlMs);
+        if (current?.owner === this.token) {
+          return { held: true, acquired: false, retryInMs: undefined, owner: this.token };
+        }
+        // Read back: of two processes that both saw it free, the last writer wins.
+        const after = leaseValue(await readKey(s.keyv, this.key));
+        const held = after?.owner === this.token;
+        return {
+          held,
+          acquired: held,
+          retryInMs: held || !after ? undefined : Math.max(0, after.expiresAt - Date.now()),
+          owner: after?.owner,
+        };
+      },
+      { key: this.key, write: true },
+    );
     return result.ok ? result.value : undefined;
   }
 
   async release(): Promise<void> {
-    await this.store.run('lease release', async (s) => {
-      const current = leaseValue(await readKey(s.keyv, this.key));
-      if (current?.owner === this.token) await s.keyv.delete(this.key);
-    });
+    await this.store.run(
+      'lease release',
+      async (s) => {
+        const current = leaseValue(await readKey(s.keyv, this.key));
+        if (current?.owner === this.token) await s.keyv.delete(this.key);
+      },
+      { key: this.key, write: true },
+    );
   }
 }

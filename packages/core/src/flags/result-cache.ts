@@ -1,5 +1,5 @@
 import { PostHog } from 'posthog-node';
-import { type GuardedStore, readKey, sha256Hex } from './store.ts';
+import { type GuardedStore, normalizeHost, readKey, sha256Hex } from './store.ts';
 
 /** What posthog-node hands `_captureFlagCalledEventIfNeeded` (its `FlagCalledEventParams`). */
 export interface FlagCalledParams {
@@ -32,7 +32,7 @@ export interface CachedFlagResult {
   reasonCode?: string | undefined;
 }
 
-/** What is stored under `<prefix>:<hash>`, as JSON. */
+/** What is stored under `<prefix>:{<hash>}`, as JSON. */
 interface ResultEntry {
   v: typeof RESULT_FORMAT;
   /** The answer; null stands for undefined (no such flag). */
@@ -225,12 +225,13 @@ export function cacheable(
 }
 
 /**
- * The flag result cache (opt-in with a TTL): `<prefix>:<sha-256 of every input>` to the
+ * The flag result cache (opt-in with a TTL): `<prefix>:{<sha-256 of every input>}` to the
  * answer and the `$feature_flag_called` properties posthog-node built for it.
  *
- * - The key covers the project, flag key, distinct id, groups, person properties, group
- *   properties, `onlyEvaluateLocally`, `disableGeoip` and device id (canonical JSON, sorted
- *   keys, then SHA-256): 64 hex characters whatever the inputs.
+ * - The key covers the host, project, flag key, distinct id, groups, person properties,
+ *   group properties, `onlyEvaluateLocally`, `disableGeoip` and device id (canonical JSON,
+ *   sorted keys, then SHA-256): 64 hex characters whatever the inputs, as its own hash tag
+ *   (entries spread over a Redis Cluster's slots; a probe after a failure finds the node).
  * - A hit that must send `$feature_flag_called` replays the saved properties through
  *   posthog-node's own `_captureFlagCalledEventIfNeeded`: the same event, the same
  *   per-distinct-id dedupe. An entry saved without them (events were off) is a miss then.
@@ -244,16 +245,18 @@ export class FlagResultCache {
   private readonly prefix: string;
   private readonly ttlMs: number;
   private readonly projectApiKey: string;
+  private readonly host: string | undefined;
   private recorder: FlagCallRecorder | undefined;
 
   constructor(
     store: GuardedStore,
-    options: { prefix: string; ttlMs: number; projectApiKey: string },
+    options: { prefix: string; ttlMs: number; projectApiKey: string; host?: string | undefined },
   ) {
     this.store = store;
     this.prefix = options.prefix;
     this.ttlMs = options.ttlMs;
     this.projectApiKey = options.projectApiKey;
+    this.host = options.host === undefined ? undefined : normalizeHost(options.host);
   }
 
   /** Starts watching the client's `$feature_flag_called` calls. */
@@ -269,6 +272,7 @@ export class FlagResultCache {
     deviceId: string | undefined,
   ): Promise<string> {
     const text = canonicalJson([
+      this.host ?? null,
       this.projectApiKey,
       key,
       distinctId,
@@ -279,7 +283,7 @@ export class FlagResultCache {
       inputs.disableGeoip ?? null,
       deviceId ?? null,
     ]);
-    return `${this.prefix}:${await sha256Hex(text)}`;
+    return `${this.prefix}:{${await sha256Hex(text)}}`;
   }
 
   /**
@@ -306,7 +310,10 @@ export class FlagResultCache {
       // Inputs that are not JSON (a BigInt...): not cacheable.
       return { outcome: await evaluate(), params: undefined };
     }
-    const read = await this.store.run('read flag result', (s) => readKey(s.keyv, cacheKey));
+    const read = await this.store.run('read flag result', (s) => readKey(s.keyv, cacheKey), {
+      key: cacheKey,
+      write: false,
+    });
     const entry = read.ok ? parseEntry(read.value) : undefined;
     if (entry && (!sendEvents || entry.e)) {
       const result = entry.r ?? undefined;
@@ -336,7 +343,10 @@ export class FlagResultCache {
       r: outcome.result ?? null,
       e: keep.params ? keep.params.properties : null,
     });
-    void this.store.run('write flag result', (s) => s.keyv.set(cacheKey, value, this.ttlMs));
+    void this.store.run('write flag result', (s) => s.keyv.set(cacheKey, value, this.ttlMs), {
+      key: cacheKey,
+      write: true,
+    });
     return { outcome, params };
   }
 }

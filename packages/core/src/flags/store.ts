@@ -31,8 +31,21 @@ export interface ResolvedStore {
   shared: boolean;
   /** Closes what the kit opened itself (a Redis connection built from `redisUrl`). */
   close: (() => Promise<void>) | undefined;
+  /**
+   * Asks a Redis Cluster for its topology again: node-redis learns of a failover only from
+   * a MOVED reply, which a dead master never sends, so the kit asks while the store fails.
+   */
+  recover: (() => Promise<void>) | undefined;
   /** What the store is, for messages. */
   description: string;
+}
+
+/** What a store call touches: after a failure the probe does the same kind of call to the same slot. */
+export interface StoreTarget {
+  /** The key it reads or writes. */
+  key: string;
+  /** Whether it writes. Redis at `maxmemory` with `noeviction` refuses writes and still answers reads. */
+  write: boolean;
 }
 
 /** What a store call gives: its value, or a failure (down, slow, closed). */
@@ -46,15 +59,31 @@ export function isSharedStore(cache: unknown, redisUrl: string | undefined): boo
   return cache !== undefined || redisUrl !== undefined;
 }
 
-/** The Redis URL and its password, to be redacted from every message. */
+/**
+ * The URLs in `redisUrl`: one is a Redis server; several, comma-separated, are the seed
+ * nodes of a Redis Cluster (`redis://10.0.0.1:6379,redis://10.0.0.2:6379,...`).
+ */
+export function redisUrls(redisUrl: string): string[] {
+  return redisUrl
+    .split(',')
+    .map((url) => url.trim())
+    .filter(Boolean);
+}
+
+/** The Redis URLs and their passwords, to be redacted from every message. */
 export function redisSecrets(redisUrl: string | undefined): string[] {
   if (!redisUrl) return [];
-  try {
-    const password = decodeURIComponent(new URL(redisUrl).password);
-    return password ? [redisUrl, password] : [redisUrl];
-  } catch {
-    return [redisUrl];
+  const secrets = new Set([redisUrl]);
+  for (const url of redisUrls(redisUrl)) {
+    secrets.add(url);
+    try {
+      const password = decodeURIComponent(new URL(url).password);
+      if (password) secrets.add(password);
+    } catch {
+      // Not a URL: the whole text is redacted already.
+    }
   }
+  return [...secrets];
 }
 
 type KeyvModule = typeof import('keyv');
@@ -67,6 +96,54 @@ function isKeyvInstance(value: object): value is KeyvLike {
 interface KeyvRedisLike {
   getClient(): Promise<RedisEvalClient>;
   disconnect(force?: boolean): Promise<void>;
+  isCluster?(): boolean;
+}
+
+/** The parts of node-redis's cluster client the kit uses (typed in @redis/client; `_slots` included). */
+interface ClusterLike {
+  nodeByAddress?: Map<string, { client?: RedisEvalClient; pubSub?: { client?: RedisEvalClient } }>;
+  masters?: Array<{ client?: RedisEvalClient & { isReady?: boolean } }>;
+  replicas?: Array<{ client?: RedisEvalClient & { isReady?: boolean } }>;
+  _slots?: { rediscover?(startWith: unknown): Promise<void> };
+  on?(event: 'node-connect', listener: () => void): unknown;
+}
+
+const isCluster = (store: KeyvRedisLike): boolean => {
+  try {
+    return store.isCluster?.() === true;
+  } catch {
+    return false;
+  }
+};
+
+/** Unreferences the kit's own Redis sockets: a server's, or every node's of a cluster (also later ones). */
+function unrefConnection(client: RedisEvalClient): void {
+  if (typeof client.unref === 'function') {
+    client.unref();
+    return;
+  }
+  const cluster = client as unknown as ClusterLike;
+  const unrefNodes = () => {
+    for (const node of cluster.nodeByAddress?.values() ?? []) {
+      node.client?.unref?.();
+      node.pubSub?.client?.unref?.();
+    }
+  };
+  unrefNodes();
+  cluster.on?.('node-connect', unrefNodes);
+}
+
+/** Rediscovers a cluster's slots, from a node that answers if one does, else from the seed nodes. */
+function clusterRecovery(connect: () => Promise<RedisEvalClient>): () => Promise<void> {
+  return async () => {
+    const cluster = (await connect()) as unknown as ClusterLike;
+    const rediscover = cluster._slots?.rediscover;
+    if (typeof rediscover !== 'function') return;
+    const nodes = [...(cluster.masters ?? []), ...(cluster.replicas ?? [])];
+    const start =
+      nodes.find((n) => n.client?.isReady)?.client ?? nodes.find((n) => n.client)?.client;
+    if (start) await rediscover.call(cluster._slots, start);
+  };
 }
 
 function asKeyvRedis(store: unknown): KeyvRedisLike | undefined {
@@ -141,12 +218,19 @@ export async function resolveStore(
   if (cache !== undefined && isKeyvInstance(cache as object)) {
     const keyv = cache as KeyvLike & { store?: unknown };
     const redis = asKeyvRedis(keyv.store);
+    const connect = redis && connector(redis);
+    const cluster = redis !== undefined && isCluster(redis);
     return {
       keyv,
-      redis: redis ? connector(redis) : undefined,
+      redis: connect,
       shared: true,
       close: undefined,
-      description: redis ? 'the given Redis Keyv' : 'the given Keyv',
+      recover: connect && cluster ? clusterRecovery(connect) : undefined,
+      description: redis
+        ? cluster
+          ? 'the given Redis Cluster Keyv'
+          : 'the given Redis Keyv'
+        : 'the given Keyv',
     };
   }
   const { Keyv } = (await import('keyv')) as KeyvModule;
@@ -157,12 +241,19 @@ export async function resolveStore(
       throwOnErrors: true,
       ...json,
     }) as unknown as KeyvLike;
+    const connect = redis && connector(redis);
+    const cluster = redis !== undefined && isCluster(redis);
     return {
       keyv,
-      redis: redis ? connector(redis) : undefined,
+      redis: connect,
       shared: true,
       close: undefined,
-      description: redis ? 'the given Redis store' : 'the given Keyv store',
+      recover: connect && cluster ? clusterRecovery(connect) : undefined,
+      description: redis
+        ? cluster
+          ? 'the given Redis Cluster store'
+          : 'the given Redis store'
+        : 'the given Keyv store',
     };
   }
   if (redisUrl !== undefined) {
@@ -174,31 +265,42 @@ export async function resolveStore(
         `POSTHOG_REDIS_URL is set but @keyv/redis could not be loaded (${describeError(error)}): install it with \`npm install @keyv/redis\``,
       );
     }
-    const store = new mod.default(
-      {
-        url: redisUrl,
-        // Fail at once while disconnected: a command queued through an outage would run
-        // late, after the kit has moved on (a stale lease or publish).
-        disableOfflineQueue: true,
-        socket: {
-          connectTimeout: 2_000,
-          reconnectStrategy: (attempt: number) => Math.min(50 * 2 ** attempt, 1_000),
-        },
+    const urls = redisUrls(redisUrl);
+    const client = {
+      // Fail at once while disconnected: a command queued through an outage would run
+      // late, after the kit has moved on (a stale lease or publish).
+      disableOfflineQueue: true,
+      socket: {
+        connectTimeout: 2_000,
+        reconnectStrategy: (attempt: number) => Math.min(50 * 2 ** attempt, 1_000),
       },
-      { throwOnConnectError: true, throwOnErrors: true },
-    );
+    };
+    const cluster = urls.length > 1;
+    const connection = cluster
+      ? mod.createCluster({
+          rootNodes: urls.map((url) => ({ url })),
+          // Nodes found through the seeds get these; the seeds' credentials and TLS apply to all.
+          defaults: clusterDefaults(urls, client),
+        })
+      : { url: urls[0] ?? redisUrl, ...client };
+    const store = new mod.default(connection as never, {
+      throwOnConnectError: true,
+      throwOnErrors: true,
+    });
     const keyv = new Keyv(store as never, {
       namespace: undefined,
       throwOnErrors: true,
       ...json,
     }) as unknown as KeyvLike;
+    // The kit's own connection must not keep a script or worker alive.
+    const connect = connector(store as unknown as KeyvRedisLike, unrefConnection);
     return {
       keyv,
-      // The kit's own connection must not keep a script or worker alive.
-      redis: connector(store as unknown as KeyvRedisLike, (client) => client.unref?.()),
+      redis: connect,
       shared: true,
       close: () => store.disconnect(true),
-      description: 'Redis',
+      recover: cluster ? clusterRecovery(connect) : undefined,
+      description: cluster ? 'Redis Cluster' : 'Redis',
     };
   }
   const keyv = new Keyv(new BoundedMap<string, unknown>(MEMORY_STORE_MAX_ENTRIES) as never, {
@@ -211,8 +313,31 @@ export async function resolveStore(
     redis: undefined,
     shared: false,
     close: undefined,
+    recover: undefined,
     description: 'the in-memory store',
   };
+}
+
+/** Options for every cluster node: the client's, with credentials and TLS from the first seed URL that has them. */
+function clusterDefaults<T extends { socket: object }>(
+  urls: string[],
+  client: T,
+): T & { username?: string; password?: string } {
+  const out: T & { username?: string; password?: string } = { ...client };
+  for (const text of urls) {
+    let url: URL;
+    try {
+      url = new URL(text);
+    } catch {
+      continue;
+    }
+    if (out.password === undefined && url.password) {
+      out.password = decodeURIComponent(url.password);
+      if (url.username) out.username = decodeURIComponent(url.username);
+    }
+    if (/^(rediss|valkeys):$/i.test(url.protocol)) out.socket = { ...out.socket, tls: true };
+  }
+  return out;
 }
 
 /** Reads a key; a value that is not JSON at all comes back as `GARBAGE`, not as an error. */
@@ -234,31 +359,80 @@ class StoreTimeout extends Error {
 
 const unref = (timer: unknown) => (timer as { unref?: () => void }).unref?.();
 
+/** What the store's failure means for flags, for the outage message. */
+export const FETCH_YOURSELF =
+  "flags are evaluated from this process's own definitions, fetched by itself, until the store is back";
+
+/** How long the probe key written after a failed write lives. */
+const PROBE_TTL_MS = 10_000;
+/** After a probe succeeds, how long the store must keep working before the outage is over. */
+export const STORE_RECOVERY_CONFIRM_MS = 3_000;
+
+/** The key's hash tag as Redis Cluster reads it: the text of its first non-empty `{...}`, else the key. */
+export function hashTag(key: string): string {
+  const open = key.indexOf('{');
+  if (open < 0) return key;
+  const close = key.indexOf('}', open + 1);
+  return close > open + 1 ? key.slice(open + 1, close) : key;
+}
+
+/** A key in the same hash slot as `key`, for probes: on a cluster the probe asks the node that failed. */
+export function probeKey(key: string): string {
+  return `posthog-kit:probe:{${hashTag(key)}}`;
+}
+
+export interface GuardedStoreOptions {
+  /** Outage key for the error reporter. @default 'flag-cache' */
+  outageKey?: string;
+  /** What the failure means, ending the outage message. @default {@link FETCH_YOURSELF} */
+  consequence?: string;
+}
+
 /**
  * Every call the flag caches make to their store goes through here: each has a timeout,
  * a failure (thrown, an `error` event from the store meanwhile, a timeout) is reported once
  * per outage, and while the store is failing calls fail at once, without waiting, until a
- * probe in the background finds it answering again. Nothing here ever rejects.
+ * probe in the background finds it answering again. The probe does what failed: a write
+ * after a failed write (Redis at `maxmemory` with `noeviction` still answers reads, so a
+ * read would end the outage every second and the next write start it again), on a key in
+ * the same hash slot (on a cluster, the node that failed); on a cluster it first asks for
+ * the topology again, so a master's failover is found. After a probe succeeds the store is
+ * used again, but the outage ends (and is said to) only once the store has kept working for
+ * {@link STORE_RECOVERY_CONFIRM_MS} and a last probe succeeds: a failure meanwhile (a Redis
+ * hovering at its memory limit takes a small probe, then refuses the next write) is the same
+ * outage, not a new one. Nothing here ever rejects.
  */
 export class GuardedStore {
   /** The resolved store; undefined when it could not be built (reported once). */
   readonly ready: Promise<ResolvedStore | undefined>;
+  /** Called when the store starts or stops failing (for the flags status). */
+  onChange: (() => void) | undefined;
   private readonly errors: ErrorReporter;
   private readonly outageKey: string;
+  private readonly consequence: string;
   private down = false;
   private closed = false;
   private errorCount = 0;
   private lastError: unknown;
+  private failed: StoreTarget | undefined;
+  private lastFailure: { message: string; at: number } | undefined;
   private probeTimer: ReturnType<typeof setTimeout> | undefined;
+  private confirmTimer: ReturnType<typeof setTimeout> | undefined;
   private resolved: ResolvedStore | undefined;
   private readonly onError = (error: unknown) => {
     this.errorCount++;
     this.lastError = error;
   };
 
-  constructor(resolving: Promise<ResolvedStore>, errors: ErrorReporter, outageKey = 'flag-cache') {
+  constructor(
+    resolving: Promise<ResolvedStore>,
+    errors: ErrorReporter,
+    options: GuardedStoreOptions | string = {},
+  ) {
+    const opts = typeof options === 'string' ? { outageKey: options } : options;
     this.errors = errors;
-    this.outageKey = outageKey;
+    this.outageKey = opts.outageKey ?? 'flag-cache';
+    this.consequence = opts.consequence ?? FETCH_YOURSELF;
     this.ready = resolving.then(
       (store) => {
         if (this.closed) {
@@ -270,6 +444,8 @@ export class GuardedStore {
         return store;
       },
       (error: unknown) => {
+        const message = this.errors.clean(describeError(error)).replace(/^\[posthog-kit\] /, '');
+        this.lastFailure = { message, at: Date.now() };
         this.errors.background(
           'flag-cache',
           error,
@@ -285,16 +461,28 @@ export class GuardedStore {
     return this.down;
   }
 
+  /** What the store is, for messages and the status. */
+  get description(): string {
+    return this.resolved?.description ?? 'the store';
+  }
+
+  /** The last failure: its message (secrets removed) and when. */
+  get lastFailureInfo(): { message: string; at: number } | undefined {
+    return this.lastFailure;
+  }
+
   /**
    * Runs `op` on the store within the timeout. `deadline` tells a multi-step op when to give
-   * up between steps, so no step of a timed-out call runs late.
+   * up between steps, so no step of a timed-out call runs late. `target` says what it
+   * touches, so the probe after a failure does the same kind of call to the same slot.
    */
   async run<T>(
     what: string,
     op: (store: ResolvedStore, deadline: number) => Promise<T>,
-    probe = false,
+    target?: StoreTarget,
+    probe: 'probe' | 'confirm' | undefined = undefined,
   ): Promise<StoreResult<T>> {
-    if (this.closed || (this.down && !probe)) return { ok: false };
+    if (this.closed || (this.down && probe === undefined)) return { ok: false };
     // Building the store happens once and loads modules only (no network): not timed.
     const store = this.resolved ?? (await this.ready);
     if (!store || this.closed) return { ok: false };
@@ -324,11 +512,12 @@ export class GuardedStore {
     ]);
     clearTimeout(timer);
     if (outcome.ok && this.errorCount === errorsBefore) {
-      // Only the probe ends an outage: a call that began before it may still succeed late.
-      if (probe) this.up();
+      // Only probes end an outage: a call that began before it may still succeed late.
+      if (probe === 'probe') this.resume();
+      if (probe === 'confirm') this.up();
       return outcome;
     }
-    this.fail(outcome.ok ? this.lastError : outcome.error);
+    this.fail(outcome.ok ? this.lastError : outcome.error, target);
     return { ok: false };
   }
 
@@ -337,48 +526,119 @@ export class GuardedStore {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.probeTimer);
+    clearTimeout(this.confirmTimer);
     const store = this.resolved;
     if (!store) return;
     store.keyv.off?.('error', this.onError);
     await store.close?.().catch(() => {});
   }
 
-  private fail(error: unknown): void {
-    const description = this.resolved?.description ?? 'the store';
+  private fail(error: unknown, target: StoreTarget | undefined): void {
+    // A write that failed is what the probe must see succeed, whatever failed since.
+    if (target && (!this.down || !this.failed?.write || target.write)) this.failed = target;
+    const message = this.errors.clean(describeError(error)).replace(/^\[posthog-kit\] /, '');
+    this.lastFailure = { message, at: Date.now() };
+    // Said once per outage: a failure while recovering is the same outage, and is silent.
     this.errors.outage(
       this.outageKey,
       error,
-      `flag cache (${description}) is failing: ${describeError(error)}; flags are evaluated from this process's own definitions, fetched by itself, until the store is back`,
+      `flag cache (${this.description}) is failing: ${describeError(error)}; ${this.consequence}`,
     );
+    clearTimeout(this.confirmTimer);
+    this.confirmTimer = undefined;
     if (this.down) return;
     this.down = true;
     this.scheduleProbe();
+    this.onChange?.();
   }
 
-  private up(): void {
+  /** A probe succeeded: calls go through again; the outage ends if it keeps working. */
+  private resume(): void {
     if (!this.down) return;
     this.down = false;
     clearTimeout(this.probeTimer);
+    clearTimeout(this.confirmTimer);
+    this.confirmTimer = setTimeout(() => void this.probe('confirm'), STORE_RECOVERY_CONFIRM_MS);
+    unref(this.confirmTimer);
+    this.onChange?.();
+  }
+
+  /** The store kept working and a last probe succeeded: the outage is over. */
+  private up(): void {
+    this.confirmTimer = undefined;
+    this.failed = undefined;
     if (this.errors.recovered(this.outageKey)) {
-      this.errors.warn(`flag cache (${this.resolved?.description ?? 'the store'}) answers again`);
+      this.errors.warn(`flag cache (${this.description}) answers again`);
     }
+    this.onChange?.();
   }
 
   private scheduleProbe(): void {
     if (this.closed) return;
     clearTimeout(this.probeTimer);
-    this.probeTimer = setTimeout(() => {
-      void this.run('probe', (s) => readKey(s.keyv, 'posthog-kit:probe'), true).then((r) => {
-        if (!r.ok && this.down) this.scheduleProbe();
-      });
-    }, STORE_RETRY_MS);
+    this.probeTimer = setTimeout(() => void this.probe('probe'), STORE_RETRY_MS);
     unref(this.probeTimer);
+  }
+
+  private async probe(kind: 'probe' | 'confirm'): Promise<void> {
+    const target = this.failed ?? { key: 'posthog-kit:probe', write: false };
+    const recover = kind === 'probe' ? this.resolved?.recover : undefined;
+    if (recover) {
+      // Bounded like any call; a failure here is the probe's to find.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        recover().catch(() => {}),
+        new Promise((resolve) => {
+          timer = setTimeout(resolve, 4 * STORE_TIMEOUT_MS);
+        }),
+      ]);
+      clearTimeout(timer);
+    }
+    if (this.closed || (kind === 'probe' && !this.down)) return;
+    if (kind === 'confirm' && (this.down || this.confirmTimer === undefined)) return;
+    const key = probeKey(target.key);
+    const result = await this.run(
+      'probe',
+      (s) => (target.write ? s.keyv.set(key, 1, PROBE_TTL_MS) : readKey(s.keyv, target.key)),
+      target,
+      kind,
+    );
+    if (!result.ok && this.down) this.scheduleProbe();
   }
 }
 
-/** `prefix:` plus a short hash of the project key: two projects never share an entry. */
-export async function projectScope(prefix: string, projectApiKey: string): Promise<string> {
-  return `${prefix}:${(await sha256Hex(projectApiKey)).slice(0, 12)}`;
+/** The keys of one host's and one project's shared flag definitions. */
+export interface DefinitionKeys {
+  /** Short SHA-256 of the host and the project key. */
+  scope: string;
+  /** `<prefix>:{<scope>}:lock`: the leader's lease. */
+  lock: string;
+  /** `<prefix>:{<scope>}:data`: the definitions. */
+  data: string;
+}
+
+/**
+ * The keys of the shared definitions of a host and project: two hosts with the same
+ * project key, or two projects, never share an entry; the lease and the data share a hash
+ * tag, so on a Redis Cluster they live in one slot (one node) and fail over together.
+ */
+export async function definitionKeys(
+  prefix: string,
+  host: string,
+  projectApiKey: string,
+): Promise<DefinitionKeys> {
+  const scope = (await sha256Hex(`${normalizeHost(host)}\n${projectApiKey}`)).slice(0, 16);
+  return { scope, lock: `${prefix}:{${scope}}:lock`, data: `${prefix}:{${scope}}:data` };
+}
+
+/** A host as PostHog sees it: origin (lower case) and path, no trailing slash. */
+export function normalizeHost(host: string): string {
+  try {
+    const url = new URL(host);
+    return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
+  } catch {
+    return host.replace(/\/+$/, '');
+  }
 }
 
 /** SHA-256 as hex, with Web Crypto (no `node:` import). */
@@ -390,7 +650,34 @@ export async function sha256Hex(text: string): Promise<string> {
   return hex;
 }
 
-/** A random owner token for a lease. */
-export function randomToken(): string {
-  return crypto.randomUUID();
+/** This process as the status and the lease show it: `<hostname>/<pid>`. */
+export function processIdentity(): string {
+  const proc = (
+    globalThis as {
+      process?: {
+        pid?: number;
+        env?: Record<string, string | undefined>;
+        getBuiltinModule?: (id: string) => { hostname?: () => string } | undefined;
+      };
+    }
+  ).process;
+  let host: string | undefined;
+  try {
+    host = proc?.getBuiltinModule?.('node:os')?.hostname?.();
+  } catch {
+    // Not Node: the environment may say.
+  }
+  host ||= proc?.env?.HOSTNAME;
+  return `${host || 'unknown'}/${proc?.pid ?? 0}`;
+}
+
+/** A lease owner token: the identity, then a random part that makes it unique. */
+export function randomToken(identity = processIdentity()): string {
+  return `${identity}/${crypto.randomUUID()}`;
+}
+
+/** The identity part of an owner token. */
+export function identityOf(token: string): string {
+  const at = token.lastIndexOf('/');
+  return at > 0 ? token.slice(0, at) : token;
 }
