@@ -76,6 +76,7 @@ export { flushWithin } from './request/close.ts';
 export { FetchRequestInfo } from './request/fetch.ts';
 export type { PostHogHandle } from './request/handle.ts';
 export { type NodeIncomingMessage, NodeRequestInfo } from './request/node.ts';
+export { requestOptions } from './request/options.ts';
 export { sanitizeHeaderId } from './request/posthog-js.ts';
 export {
   type MiddlewareOptions,

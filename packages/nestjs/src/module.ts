@@ -1,6 +1,7 @@
-// The module: one RequestTracker built from the options (at injection time, so forRootAsync's
-// factory can read configuration), the kit as a provider, the middleware on every route,
-// the interceptor app-wide, and the kit's shutdown in Nest's own lifecycle.
+// The module: the kit and a RequestTracker from the options (at injection time, so
+// forRootAsync's factory can read configuration), the kit as a provider (a test's override
+// is what the requests report to), the middleware on every route, the interceptor app-wide,
+// and the kit's shutdown in Nest's own lifecycle.
 import type { IncomingMessage } from 'node:http';
 import {
   type DynamicModule,
@@ -17,6 +18,7 @@ import {
   type MiddlewareOptions,
   PostHogKit,
   RequestTracker,
+  requestOptions,
   resetKit,
 } from '@posthog-kit/core';
 import { RequestInterceptor, requestMiddleware } from './request.ts';
@@ -41,33 +43,46 @@ export interface PostHogModuleAsyncOptions {
   inject?: FactoryProvider['inject'];
 }
 
-interface ModuleState {
-  tracker: RequestTracker<IncomingMessage>;
-  /** The kit came from settings or the environment (the default kit): the module shuts it down. */
+type Tracker = RequestTracker<IncomingMessage>;
+
+/** What the options made: their tracker, and whether its kit came from settings or the environment. */
+interface Made {
+  options: PostHogModuleOptions;
+  tracker: Tracker;
+  /** The default kit, made from settings or the environment: the module shuts it down. */
   ownsKit: boolean;
 }
 
-const STATE = Symbol('posthog-kit.nestjs.state');
+const MADE = Symbol('posthog-kit.nestjs.made');
+const TRACKER = Symbol('posthog-kit.nestjs.tracker');
 
-function createState(options: PostHogModuleOptions = {}): ModuleState {
+function make(options: PostHogModuleOptions = {}): Made {
   const tracker = new RequestTracker<IncomingMessage>(options, 'PostHogModule');
-  return { tracker, ownsKit: options.kit === undefined };
+  return { options, tracker, ownsKit: options.kit === undefined };
 }
+
+/** The tracker the requests use: the options' own, unless the PostHogKit provider was overridden. */
+const trackerFor = (made: Made, kit: PostHogKit): Tracker =>
+  kit === made.tracker.kit
+    ? made.tracker
+    : new RequestTracker({ ...requestOptions(made.options), kit }, 'PostHogModule');
 
 /**
  * PostHog for a Nest app, on Express or Fastify: `imports: [PostHogModule.forRoot()]`. Global:
  * `PostHogKit` is injectable everywhere.
  */
 export class PostHogModule implements NestModule, OnApplicationShutdown {
-  readonly #state: ModuleState;
+  readonly #made: Made;
+  readonly #tracker: Tracker;
 
-  constructor(state: ModuleState) {
-    this.#state = state;
+  constructor(made: Made, tracker: Tracker) {
+    this.#made = made;
+    this.#tracker = tracker;
   }
 
   /** Settings from code (else `POSTHOG_*`), or `{ kit }`, plus request options. */
   static forRoot(options?: PostHogModuleOptions): DynamicModule {
-    return dynamicModule([], { provide: STATE, useFactory: () => createState(options) });
+    return dynamicModule([], { provide: MADE, useFactory: () => make(options) });
   }
 
   /** Options from a factory: `{ imports: [ConfigModule], useFactory: (config) => ..., inject: [ConfigService] }`. */
@@ -76,48 +91,53 @@ export class PostHogModule implements NestModule, OnApplicationShutdown {
       ...args: unknown[]
     ) => ReturnType<typeof options.useFactory>;
     return dynamicModule(options.imports ?? [], {
-      provide: STATE,
-      useFactory: async (...args: unknown[]) => createState(await factory(...args)),
+      provide: MADE,
+      useFactory: async (...args: unknown[]) => make(await factory(...args)),
       inject: options.inject ?? [],
     });
   }
 
   configure(consumer: MiddlewareConsumer): void {
-    consumer.apply(requestMiddleware(this.#state.tracker)).forRoutes('*');
+    consumer.apply(requestMiddleware(this.#tracker)).forRoutes('*');
   }
 
   /**
    * After Nest closed the server, so the last requests' events are queued: the kit the
    * module made is shut down (and forgotten, so the next app gets a fresh one); a kit you
-   * gave is flushed and stays yours.
+   * gave (or a test's override) is flushed and stays yours.
    */
   async onApplicationShutdown(): Promise<void> {
-    const { tracker, ownsKit } = this.#state;
-    const kit = tracker.kit;
-    if (!ownsKit) return kit.flush().catch((error) => kit.errors.background('flush', error));
+    const used = this.#tracker.kit;
+    const made = this.#made.tracker.kit;
+    const flush = (kit: PostHogKit) =>
+      kit.flush().catch((error: unknown) => kit.errors.background('flush', error));
+    if (used !== made || !this.#made.ownsKit) await flush(used);
+    if (!this.#made.ownsKit) return;
     // Core's signal hook may have shut it down at SIGTERM, while requests were finishing.
-    const early = kit.isShutdown;
-    await (getKit() === kit ? resetKit() : kit.shutdown());
-    if (early) await kit.flush().catch((error) => kit.errors.background('flush', error));
+    const early = made.isShutdown;
+    await (getKit() === made ? resetKit() : made.shutdown());
+    if (early) await flush(made);
   }
 }
-Inject(STATE)(PostHogModule, undefined, 0);
+Inject(MADE)(PostHogModule, undefined, 0);
+Inject(TRACKER)(PostHogModule, undefined, 1);
 
 function dynamicModule(
   imports: NonNullable<ModuleMetadata['imports']>,
-  state: Omit<FactoryProvider<ModuleState | Promise<ModuleState>>, 'scope'>,
+  made: Omit<FactoryProvider<Made | Promise<Made>>, 'scope'>,
 ): DynamicModule {
   return {
     module: PostHogModule,
     global: true,
     imports,
     providers: [
-      state,
-      { provide: PostHogKit, useFactory: (s: ModuleState) => s.tracker.kit, inject: [STATE] },
+      made,
+      { provide: PostHogKit, useFactory: (m: Made) => m.tracker.kit, inject: [MADE] },
+      { provide: TRACKER, useFactory: trackerFor, inject: [MADE, PostHogKit] },
       {
         provide: APP_INTERCEPTOR,
-        useFactory: (s: ModuleState) => new RequestInterceptor(s.tracker),
-        inject: [STATE],
+        useFactory: (tracker: Tracker) => new RequestInterceptor(tracker),
+        inject: [TRACKER],
       },
     ],
     exports: [PostHogKit],

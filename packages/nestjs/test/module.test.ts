@@ -150,6 +150,37 @@ it('@nestjs/testing: a testing module, its app on Fastify over a real socket', a
   }
 });
 
+it("@nestjs/testing: overrideProvider(PostHogKit) is the kit the app's requests report to", async () => {
+  const kit = emulatorKit(emulator);
+  // The app module as it ships: settings of its own.
+  @Module({
+    imports: [PostHogModule.forRoot(settings())],
+    controllers: [PingController],
+    providers: [Reporter],
+  })
+  class ShippedModule {}
+  const moduleRef = await Test.createTestingModule({ imports: [ShippedModule] })
+    .overrideProvider(PostHogKit)
+    .useValue(kit)
+    .compile();
+  const made = getKit();
+  const app = moduleRef.createNestApplication({ logger: false });
+  await app.listen(0, '127.0.0.1');
+  await fetch(`${await app.getUrl()}/ping`, { headers: { 'x-posthog-distinct-id': 'tester' } });
+  moduleRef.get(Reporter).report();
+  await app.close();
+  // Closing flushed the override and shut down the kit the settings made (the default
+  // kit: the sugar outside a request reported to it).
+  expect(emulator.events.map((e) => [e.event, e.distinctId]).sort()).toEqual([
+    ['pinged', 'tester'],
+    ['report_sent', 'worker'],
+    ['report_sugar', 'worker'],
+  ]);
+  expect(kit.isShutdown).toBe(false);
+  expect(made.isShutdown).toBe(true);
+  await kit.shutdown(1_000);
+});
+
 it('two modules with different kit settings: an error that says what to do', async () => {
   @Module({ imports: [PostHogModule.forRoot(settings())] })
   class First {}

@@ -24,11 +24,12 @@ import {
   UseInterceptors,
 } from '@nestjs/common';
 import { APP_FILTER, HttpAdapterHost } from '@nestjs/core';
-import { type PostHogEmulator, startEmulator } from '@posthog-kit/testing';
+import { flag, type PostHogEmulator, startEmulator } from '@posthog-kit/testing';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   capture,
   captureException,
+  featureEnabled,
   getPostHog,
   PostHog,
   type PostHogHandle,
@@ -42,7 +43,7 @@ let emulator: PostHogEmulator;
 let kit: PostHogKit;
 
 beforeAll(async () => {
-  emulator = await startEmulator();
+  emulator = await startEmulator({ flags: [flag('beta', { rollout: 100 })] });
 });
 afterAll(() => emulator.close());
 beforeEach(() => {
@@ -175,6 +176,24 @@ class AppController {
   }
 }
 
+/** Flags: a guard reads one, the handler's event carries it. */
+@Injectable()
+class BetaGuard implements CanActivate {
+  async canActivate(): Promise<boolean> {
+    return featureEnabled('beta');
+  }
+}
+
+@Controller('beta')
+@UseGuards(BetaGuard)
+class BetaController {
+  @Get()
+  beta() {
+    capture('beta_used');
+    return { beta: true };
+  }
+}
+
 /** The request's handle: `@PostHog()` in a handler, `getPostHog(req)` in a guard. */
 @Controller('slot')
 @UseGuards(SlotGuard)
@@ -198,7 +217,11 @@ class FilteredController {
 function appModule(posthog: PostHogModuleOptions | false, extra: { appFilter?: boolean } = {}) {
   @Module({
     imports: posthog ? [PostHogModule.forRoot(posthog)] : [],
-    controllers: [AppController, FilteredController, ...(posthog ? [SlotController] : [])],
+    controllers: [
+      AppController,
+      FilteredController,
+      ...(posthog ? [SlotController, BetaController] : []),
+    ],
     providers: [
       Greeter,
       ...(extra.appFilter ? [{ provide: APP_FILTER, useClass: SwallowFilter }] : []),
@@ -375,6 +398,25 @@ describe.each(platforms)('Nest on $name', (platform) => {
         await bare.app.close();
         await withKit.app.close();
       }
+    }
+  });
+
+  it('a flag read in a guard: asked with the request ids, carried by the events of the request', async () => {
+    const { app, url } = await listen(appModule({ kit }), platform);
+    try {
+      const res = await fetch(`${url}/beta`, { headers: { 'x-posthog-distinct-id': 'tester' } });
+      expect(await res.json()).toEqual({ beta: true });
+      const all = await events();
+      expect(all.find((e) => e.event === '$feature_flag_called')).toMatchObject({
+        distinctId: 'tester',
+        properties: { $feature_flag: 'beta', $request_path: '/beta' },
+      });
+      expect(all.find((e) => e.event === 'beta_used')?.properties).toMatchObject({
+        '$feature/beta': true,
+        $active_feature_flags: ['beta'],
+      });
+    } finally {
+      await app.close();
     }
   });
 
