@@ -4,7 +4,7 @@
 // interleaved and rotated; requests/s, p99 and the app's CPU time per request as ratios to
 // bare from the same round; medians reported. The app gets a CPU of its own (taskset).
 //
-//   node bench/overhead.ts [--frameworks express,koa,hono,h3] [--rounds 10] [--duration 3] [--no-pin]
+//   node bench/overhead.ts [--frameworks express,koa,hono,h3,fastify] [--rounds 10] [--duration 3] [--no-pin]
 //                          [--connections 50] [--configs context,work]
 //                          [--client-options '{"flushAt":20}'] (our kit only; posthog-node keeps its defaults)
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -20,6 +20,7 @@ const FRAMEWORKS: Record<string, Config[]> = {
   koa: ['bare', 'context', 'work', 'als-floor'],
   hono: ['bare', 'context', 'work', 'posthog-context', 'posthog-work'],
   h3: ['bare', 'context', 'work'],
+  fastify: ['bare', 'context', 'work', 'als-floor'],
 };
 const frameworks = argValue('frameworks', Object.keys(FRAMEWORKS).join(',')).split(',');
 const rounds = Number(argValue('rounds', '10'));

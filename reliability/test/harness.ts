@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { AdapterBridge } from '@posthog-kit/conformance';
 import { expressBridge } from '../../packages/express/test/bridge.ts';
+import { fastifyBridge } from '../../packages/fastify/test/bridge.ts';
 import { h3Bridge } from '../../packages/h3/test/bridge.ts';
 import { honoBridge } from '../../packages/hono/test/bridge.ts';
 import { koaBridge } from '../../packages/koa/test/bridge.ts';
@@ -12,7 +13,13 @@ import { koaBridge } from '../../packages/koa/test/bridge.ts';
 const run = promisify(execFile);
 
 /** Every adapter, driven through its conformance bridge. */
-export const bridges: AdapterBridge[] = [expressBridge, koaBridge, honoBridge, h3Bridge];
+export const bridges: AdapterBridge[] = [
+  expressBridge,
+  koaBridge,
+  honoBridge,
+  h3Bridge,
+  fastifyBridge,
+];
 
 export interface LoadResult {
   requests: number;

@@ -282,6 +282,23 @@ describe('errors', () => {
     expectRequestContext(exceptions, /^\/(boom|bad-gateway|in-hook|overloaded)$/);
   });
 
+  it("the app's own onError hooks see the request's context", async () => {
+    const app = await build();
+    app.addHook('onError', async (_request, _reply, error) => {
+      await sleep(1);
+      capture('hook_onError', { properties: { message: error.message } });
+    });
+    app.post('/fail', async () => {
+      await sleep(1);
+      throw new Error('failed after the body');
+    });
+    const res = await app.inject({ method: 'POST', url: '/fail', headers: ID, payload: { a: 1 } });
+    expect(res.statusCode).toBe(500);
+    const [hook] = await events('hook_onError');
+    expect(hook?.properties.message).toBe('failed after the body');
+    expectRequestContext(await events(/^(hook_onError|\$exception)$/), /^\/fail$/);
+  });
+
   it("the app's setErrorHandler still answers, and an error it re-throws is captured once", async () => {
     const app = await build();
     const seen: string[] = [];
@@ -442,7 +459,7 @@ describe('scopes', () => {
     app.register(async (child) => {
       await child.register(posthog, { kit });
     });
-    await expect(app.ready()).rejects.toThrow(/already registered for these routes/);
+    await expect(app.ready()).rejects.toThrow(/decorator 'posthog' has already been added/);
   });
 
   it("register()'s own options (prefix, logLevel) are not kit settings", async () => {
