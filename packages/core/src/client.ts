@@ -1,5 +1,6 @@
 import type { PostHogOptions } from 'posthog-node';
 import type { ErrorReporter } from './errors.ts';
+import { QueueDrops, serialisableEvents } from './events.ts';
 import type { ExceptionPipeline } from './exception-pipeline.ts';
 import { type FlagCaches, FlagRecordingPostHog } from './flags/index.ts';
 import type { ResolvedSettings } from './settings.ts';
@@ -24,8 +25,31 @@ const CLIENT_DEFAULTS: Partial<PostHogOptions> = {
  * with console.error, past the error mode and the logger.
  */
 class KitClient extends FlagRecordingPostHog {
+  drops: QueueDrops | undefined;
+
   protected override flushAutomatic(): Promise<void> {
     return super.flushAutomatic().catch(() => {});
+  }
+
+  // posthog-node drops the oldest event of a full queue with no word: the kit counts them.
+  protected override enqueue(
+    type: string,
+    message: unknown,
+    options?: unknown,
+    route?: string,
+  ): void {
+    this.drops?.before(this.#queueLength(message, route));
+    super.enqueue(type, message, options as never, route);
+  }
+
+  #queueLength(message: unknown, route: string | undefined): number {
+    const key = this.persistedQueueKeyForRoute(route ?? this.getQueueRouteKey(message as never));
+    return (this.getPersistedProperty<unknown[]>(key) ?? []).length;
+  }
+
+  /** The queue's length after a flush (default route). */
+  queued(): number {
+    return this.#queueLength({}, undefined);
   }
 }
 
@@ -40,7 +64,7 @@ export interface ClientParts {
 }
 
 /** The posthog-node client of an enabled kit, its errors routed through the error mode. */
-export function createClient(p: ClientParts): FlagRecordingPostHog {
+export function createClient(p: ClientParts): FlagRecordingPostHog & { drops?: QueueDrops } {
   const s = p.settings;
   const user = p.clientOptions as Partial<PostHogOptions> | undefined;
   const client = new KitClient(s.apiKey as string, {
@@ -49,12 +73,22 @@ export function createClient(p: ClientParts): FlagRecordingPostHog {
     // Store-only: none, so posthog-node is a cache-only reader and never asks for definitions.
     secretKey: p.flags ? p.flags.secretKey : s.personalApiKey,
     disableGeoip: s.disableGeoip,
-    featureFlagsPollingInterval: s.pollIntervalMs,
+    // The kit polls itself, on an unref'd timer (poller.ts); a user's own value wins.
+    featureFlagsPollingInterval:
+      user?.featureFlagsPollingInterval === undefined ? null : user.featureFlagsPollingInterval,
     fetch: (p.flags?.wrapFetch(p.transport.fetch) ?? p.transport.fetch) as PostHogOptions['fetch'],
     flagDefinitionCacheProvider: p.flags?.definitions,
     ...user,
-    before_send: p.exceptions.beforeSend(user?.before_send),
+    before_send: [serialisableEvents(p.errors), ...p.exceptions.beforeSend(user?.before_send)],
   });
+  // posthog-node's own rule: the queue holds at least one flush.
+  const maxQueueSize = Math.max(
+    Number(user?.flushAt ?? CLIENT_DEFAULTS.flushAt),
+    Number(user?.maxQueueSize ?? CLIENT_DEFAULTS.maxQueueSize),
+  );
+  const drops = new QueueDrops(p.errors, maxQueueSize);
+  client.drops = drops;
+  client.on('flush', () => drops.drained(client.queued()));
   client.on('error', (error: unknown) => {
     if (!reportedByTransport(error)) p.errors.background('posthog-node', error);
   });

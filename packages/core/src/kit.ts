@@ -5,7 +5,9 @@ import { ExceptionPipeline } from './exception-pipeline.ts';
 import { FlagCaches, type FlagsStatus, flagsStatus, redisSecrets } from './flags/index.ts';
 import { sharedContextStore } from './global.ts';
 import { apiParts, bindApi, captureExceptionIn, type KitParts, ScopedApi } from './operations.ts';
+import { DefinitionsPoller } from './poller.ts';
 import {
+  disabledReason,
   type PostHogKitOptions,
   parseSettings,
   REQUEST_HOOKS,
@@ -16,6 +18,8 @@ import type { RequestHooks } from './types.ts';
 import { validateSetup } from './validation.ts';
 
 const DEFAULT_SHUTDOWN_TIMEOUT_MS = 5_000;
+// Said once per process: every kit made from the same environment would say the same.
+let saidDisabled = false;
 
 /**
  * One configured PostHog: settings, the posthog-node client (none when disabled: every
@@ -36,6 +40,7 @@ export class PostHogKit extends ScopedApi {
   readonly #parts: KitParts;
   readonly #baseFetch: typeof fetch;
   #shutdown: Promise<void> | undefined;
+  #poller: DefinitionsPoller | undefined;
 
   constructor(options: PostHogKitOptions = {}) {
     super();
@@ -51,6 +56,11 @@ export class PostHogKit extends ScopedApi {
       ? new ContextStore(options.contextStorage as ContextStore['storage'])
       : sharedContextStore();
     this.context = context;
+    const disabled = settings.apiKey === undefined ? disabledReason(options) : undefined;
+    if (disabled && !saidDisabled) {
+      saidDisabled = true;
+      this.errors.warn(disabled);
+    }
     const hooks: RequestHooks = {};
     for (const name of REQUEST_HOOKS) {
       if (options[name] !== undefined) (hooks as Record<string, unknown>)[name] = options[name];
@@ -86,6 +96,17 @@ export class PostHogKit extends ScopedApi {
         })
       : undefined;
     this.#parts = { client, settings, errors, transport, flags, exceptions };
+    // Local evaluation (a personal key, or shared definitions): the kit's own, unref'd poller.
+    const userInterval = (
+      options.clientOptions as { featureFlagsPollingInterval?: unknown } | undefined
+    )?.featureFlagsPollingInterval;
+    if (client && userInterval === undefined && (settings.personalApiKey || flags?.definitions)) {
+      this.#poller = new DefinitionsPoller(
+        () => client.reloadFeatureFlags(),
+        settings.pollIntervalMs,
+        () => transport.definitionsFailures,
+      );
+    }
     bindApi(this, this.#parts, () => context.current());
     this.ready =
       settings.validateOnStartup && client
@@ -101,6 +122,11 @@ export class PostHogKit extends ScopedApi {
   /** The posthog-node client; undefined when the kit is disabled. */
   get client() {
     return this.#parts.client;
+  }
+
+  /** Events posthog-node dropped because its queue was full (`maxQueueSize`), since the kit started. */
+  get droppedEvents(): number {
+    return (this.#parts.client as { drops?: { count: number } } | undefined)?.drops?.count ?? 0;
   }
 
   /** The flag caches (shared definitions, result cache, memo) the settings asked for. @internal */
@@ -156,6 +182,7 @@ export class PostHogKit extends ScopedApi {
   async #doShutdown(timeoutMs: number): Promise<void> {
     const { client, flags, exceptions } = this.#parts;
     exceptions.close();
+    this.#poller?.stop();
     if (!client) return;
     let failure: unknown;
     const stopListening = client.on('error', (error: unknown) => {

@@ -682,6 +682,23 @@ function describeType(value: unknown): string {
   return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
 }
 
+/**
+ * Why a kit without a project key is disabled, when the environment suggests it was
+ * meant to be on (`POSTHOG_*` set, a misspelled key name): a line to say once, or undefined.
+ */
+export function disabledReason(options: PostHogKitOptions): string | undefined {
+  if (options.apiKey !== undefined) return undefined;
+  const env = options.env ?? readEnv();
+  const set = Object.keys(env).filter(
+    (n) => n.startsWith('POSTHOG_') && (env[n] ?? '').trim() !== '',
+  );
+  if (set.length === 0) return undefined;
+  const unknown = set.filter((n) => !ENV_VARS.includes(n));
+  const names = (unknown.length > 0 ? unknown : set).slice(0, 5);
+  const not = unknown.length > 1 ? ' (names the kit does not read)' : ' (a name the kit does not read)';
+  return `the kit is disabled: no project key (POSTHOG_PROJECT_API_KEY or POSTHOG_API_KEY) is set, though ${names.join(', ')} ${names.length > 1 ? 'are' : 'is'} set${unknown.length > 0 ? not : ''}`;
+}
+
 function readEnv(): Record<string, string | undefined> {
   const proc = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process;
   return proc?.env ?? {};

@@ -34,9 +34,13 @@ const CONSEQUENCE: Record<Endpoint, string> = {
 export class Transport {
   /** Failed `/flags` requests since the kit started (network errors and non-2xx answers). */
   flagFailures = 0;
+  /** Failed flag definitions requests (network errors and answers other than 2xx and 304). */
+  definitionsFailures = 0;
   readonly fetch: typeof fetch;
   private readonly reporter: ErrorReporter;
   private readonly host: string;
+  private projectKeyOk = false;
+  private pendingBlame: ReturnType<typeof setTimeout> | undefined;
 
   constructor(base: typeof fetch | undefined, reporter: ErrorReporter, host: string) {
     this.reporter = reporter;
@@ -49,14 +53,21 @@ export class Transport {
         res = await inner(input, init);
       } catch (error) {
         if (endpoint === 'flags') this.flagFailures++;
+        if (endpoint === 'definitions') this.definitionsFailures++;
         this.down(endpoint, describeError(error));
         throw error;
       }
       if (res.ok || res.status === 304) {
+        // A project-key request that works: a refused definitions request is the personal key's.
+        if (endpoint !== 'definitions' && endpoint !== 'other') {
+          this.projectKeyOk = true;
+          if (this.pendingBlame) this.blame('personal', 401);
+        }
         this.up(endpoint);
         return res;
       }
       if (endpoint === 'flags') this.flagFailures++;
+      if (endpoint === 'definitions') this.definitionsFailures++;
       return this.refused(endpoint, res);
     };
   }
@@ -64,14 +75,7 @@ export class Transport {
   private async refused(endpoint: Endpoint, res: Response): Promise<Response> {
     const status = res.status;
     if (status === 401 || status === 403) {
-      const key =
-        endpoint === 'definitions' ? 'POSTHOG_PERSONAL_API_KEY' : 'POSTHOG_PROJECT_API_KEY';
-      const need = endpoint === 'definitions' ? ' (it needs feature flag read access)' : '';
-      this.reporter.outage(
-        `posthog:${endpoint}`,
-        undefined,
-        `${key}: rejected by ${this.host} (HTTP ${status})${need}; ${CONSEQUENCE[endpoint]}`,
-      );
+      this.rejected(endpoint, status);
       return res;
     }
     if (endpoint === 'batch') {
@@ -101,6 +105,34 @@ export class Transport {
     }
     this.down(endpoint, `HTTP ${status}`);
     return res;
+  }
+
+  /**
+   * A key PostHog refused: one line, naming the key that is wrong. `/batch/` and `/flags/`
+   * carry only the project key; a definitions request carries both, so its refusal waits
+   * a moment for a project-key request to tell which one it is.
+   */
+  private rejected(endpoint: Endpoint, status: number): void {
+    if (endpoint === 'definitions') {
+      if (this.projectKeyOk) return this.blame('personal', status);
+      this.pendingBlame ??= setTimeout(() => this.blame('personal-or-project', status), 3_000);
+      (this.pendingBlame as { unref?: () => void }).unref?.();
+      return;
+    }
+    this.blame('project', status);
+  }
+
+  private blame(which: 'project' | 'personal' | 'personal-or-project', status: number): void {
+    clearTimeout(this.pendingBlame);
+    this.pendingBlame = undefined;
+    const by = `rejected by ${this.host} (HTTP ${status})`;
+    const message =
+      which === 'project'
+        ? `POSTHOG_PROJECT_API_KEY: ${by}; batches PostHog refuses are dropped and flags answer their defaults until the key is fixed`
+        : which === 'personal'
+          ? `POSTHOG_PERSONAL_API_KEY: ${by}; it needs feature flag read access to this project; local evaluation keeps the definitions it has (or asks /flags)`
+          : `POSTHOG_PERSONAL_API_KEY or POSTHOG_PROJECT_API_KEY: flag definitions ${by}; the personal key needs feature flag read access to the project of the project key; local evaluation keeps the definitions it has (or asks /flags)`;
+    this.reporter.outage('posthog:keys', undefined, message);
   }
 
   private down(endpoint: Endpoint, why: string): void {

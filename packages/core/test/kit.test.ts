@@ -409,3 +409,21 @@ describe('the default kit', () => {
     }
   });
 });
+
+describe('a kit disabled by a misspelled variable', () => {
+  it('says once that it is disabled, naming the variables it does not read', () => {
+    const logger = memoryLogger();
+    const a = createPostHogKit({
+      env: { POSTHOG_KEY: 'phc_typo', POSTHOG_HOST: 'https://eu.i.posthog.com' },
+      logger,
+    });
+    const b = createPostHogKit({ env: { POSTHOG_KEY: 'phc_typo' }, logger });
+    expect(a.enabled).toBe(false);
+    expect(b.enabled).toBe(false);
+    const lines = logger.lines.filter((l) => l.includes('the kit is disabled'));
+    expect(lines).toEqual([
+      'warn [posthog-kit] the kit is disabled: no project key (POSTHOG_PROJECT_API_KEY or POSTHOG_API_KEY) is set, though POSTHOG_KEY is set (a name the kit does not read)',
+    ]);
+    expect(lines.join('')).not.toContain('phc_typo');
+  });
+});

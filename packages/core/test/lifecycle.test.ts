@@ -5,6 +5,7 @@ import { type PostHogEmulator, startEmulator } from '@posthog-kit/testing';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 const child = fileURLToPath(new URL('./fixtures/shutdown-child.ts', import.meta.url));
+const script = fileURLToPath(new URL('./fixtures/forgot-shutdown-child.ts', import.meta.url));
 let emulator: PostHogEmulator;
 
 beforeAll(async () => {
@@ -42,5 +43,25 @@ describe('installShutdownHooks', () => {
     const exit = await stopWith('SIGTERM', 'own-listener');
     expect(emulator.events.filter((e) => e.event === 'queued')).toHaveLength(1000);
     expect(exit).toEqual({ code: 0, signal: null });
+  });
+});
+
+describe('a script that forgets shutdown()', () => {
+  it.each([
+    ['without a personal key', ''],
+    ['with a personal key (flag definitions polled)', 'phx_test_emulator'],
+  ])('%s: every event is sent and the process ends by itself', async (_name, personal) => {
+    const started = Date.now();
+    const proc = spawn(
+      process.execPath,
+      [script, emulator.url, emulator.projectApiKey, personal ? emulator.personalApiKey : ''],
+      { stdio: ['ignore', 'inherit', 'inherit'] },
+    );
+    const [code] = (await once(proc, 'exit')) as [number | null];
+    expect(code).toBe(0);
+    expect(emulator.events.filter((e) => e.event === 'scripted')).toHaveLength(250);
+    // posthog-node's own poller timer kept such a process up forever.
+    expect(Date.now() - started).toBeLessThan(15_000);
+    if (personal) expect(emulator.definitionsFetchCount).toBeGreaterThanOrEqual(1);
   });
 });

@@ -136,6 +136,53 @@ describe('$current_url', () => {
   });
 });
 
+describe('$current_url masking, beyond query tokens', () => {
+  it.each([
+    ['pass', 'https://a.io/l?pass=hunter2&x=1', 'https://a.io/l?pass=[redacted]&x=1'],
+    ['passphrase', 'https://a.io/l?passphrase=a%20b', 'https://a.io/l?passphrase=[redacted]'],
+    ['passcode', 'https://a.io/l?passcode=1234', 'https://a.io/l?passcode=[redacted]'],
+    ['session', 'https://a.io/l?session=s3cr3t', 'https://a.io/l?session=[redacted]'],
+    ['sid', 'https://a.io/l?sid=abc&side=left', 'https://a.io/l?sid=[redacted]&side=left'],
+    ['otp', 'https://a.io/l?otp=123456', 'https://a.io/l?otp=[redacted]'],
+    ['pin', 'https://a.io/l?pin=0000&spinner=1', 'https://a.io/l?pin=[redacted]&spinner=1'],
+    ['accessKey', 'https://a.io/l?accessKey=AK1', 'https://a.io/l?accessKey=[redacted]'],
+    [
+      'AWSAccessKeyId',
+      'https://s3.io/o?AWSAccessKeyId=AKIA1',
+      'https://s3.io/o?AWSAccessKeyId=[redacted]',
+    ],
+    [
+      'a PostHog key in the path',
+      'https://a.io/keys/phc_abcdef123456/x',
+      'https://a.io/keys/[redacted]/x',
+    ],
+    [
+      'credentials from the Host header',
+      'http://admin:pw@app.test/x',
+      'http://[redacted]@app.test/x',
+    ],
+    [
+      'an absolute-form request target',
+      'http://app.test/http://user:pw@evil.test/x',
+      'http://app.test/http://[redacted]@evil.test/x',
+    ],
+  ])('%s', (_name, url, masked) => {
+    expect(maskUrl(url)).toBe(masked);
+  });
+
+  it('$current_url and $user_agent are cut at 1,000 characters, as ids are', async () => {
+    await serve(
+      tracker(),
+      { path: `/${'p'.repeat(15_000)}`, headers: { 'user-agent': 'u'.repeat(15_000) } },
+      () => capture('long_tags', { distinctId: 'u' }),
+    );
+    const [event] = await flushed();
+    expect(String(event?.properties.$current_url)).toHaveLength(1_000);
+    expect(String(event?.properties.$user_agent)).toHaveLength(1_000);
+    expect(event?.properties.$raw_user_agent).toBe(event?.properties.$user_agent);
+  });
+});
+
 describe('user resolver', () => {
   it('the default user gives the id and the email tag; the header wins over it', async () => {
     await serve(tracker(), { user: { id: 7, email: 'ada@example.com' } }, () => capture('a'));
@@ -397,6 +444,52 @@ describe('hooks that throw', () => {
       'requestFilter',
       'shouldCaptureError',
     ]) {
+      expect(logger.lines.filter((l) => l.includes(`${hook} threw`))).toHaveLength(1);
+    }
+  });
+});
+
+describe('hook results that throw when read', () => {
+  it('a Proxy whose ownKeys throws, a throwing getter: the request and view capture go on', async () => {
+    const logger = memoryLogger();
+    kit = kitFor(emulator, { logger });
+    const hostile = () =>
+      new Proxy(
+        {},
+        {
+          ownKeys() {
+            throw new Error('ownKeys exploded');
+          },
+        },
+      );
+    const t = tracker({
+      captureViews: true,
+      extraTags: () => hostile(),
+      tagMap: () =>
+        ({
+          get $current_url(): string {
+            throw new Error('lazy getter');
+          },
+        }) as Record<string, unknown>,
+      resolveUser: () =>
+        ({
+          get id(): string {
+            throw new Error('session expired');
+          },
+        }) as { id?: string },
+    });
+    for (let i = 0; i < 2; i++) {
+      const r = await serve(t, { headers: { 'x-posthog-distinct-id': 'h' } }, () => {
+        capture('still_sent');
+        return 'served';
+      });
+      expect(r.status).toBe(200);
+      expect(r.body).toBe('served');
+    }
+    const events = await flushed();
+    expect(events.filter((e) => e.event === 'still_sent')).toHaveLength(2);
+    expect(events.filter((e) => e.event === '$pageview')).toHaveLength(2);
+    for (const hook of ['extraTags', 'tagMap', 'resolveUser']) {
       expect(logger.lines.filter((l) => l.includes(`${hook} threw`))).toHaveLength(1);
     }
   });

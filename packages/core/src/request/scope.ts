@@ -6,7 +6,7 @@ import type { RequestSettingKey, ResolvedSettings } from '../settings.ts';
 import type { Properties, RequestHooks, RequestInfo, ResolvedUser } from '../types.ts';
 import { createHandle, type PostHogHandle } from './handle.ts';
 import { type BrowserIds, cookieIds, headerIds, NO_IDS } from './posthog-js.ts';
-import { maskUrl } from './url.ts';
+import { capTag, maskUrl } from './url.ts';
 
 /** A middleware's effective settings for one kit, resolved once. */
 export type Resolved<TRaw> = RequestHooks<TRaw> &
@@ -149,7 +149,10 @@ export class RequestScope<TRaw = unknown> extends Scope {
     put(tags, '$request_method', info.method);
     put(tags, '$request_path', info.path);
     put(tags, '$ip', info.ip);
-    put(tags, '$user_agent', info.header('user-agent'));
+    const userAgent = capTag(info.header('user-agent'));
+    put(tags, '$user_agent', userAgent);
+    // posthog-python's name for the same header, as PostHog's Django integration sends it.
+    put(tags, '$raw_user_agent', userAgent);
     put(tags, 'email', user?.email);
     put(tags, '$window_id', this.#headerIds().windowId);
     const extraTags = r.extraTags;

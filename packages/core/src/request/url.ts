@@ -1,28 +1,49 @@
-// Query parameters that carry credentials; their values never leave the process.
+// Query parameters that carry credentials; their values never leave the process. Short
+// names (`pin`, `sid`, ...) only as the whole name: `spinner` and `side` stay.
 const SECRET_PARAM =
-  /token|passw|pwd|secret|api[-_]?key|auth|credential|private[-_]?key|jwt|signature|^sig$|^code$|^key$/i;
+  /token|passw|passphrase|passcode|pwd|secret|api[-_]?key|access[-_]?key|awsaccesskeyid|auth|credential|private[-_]?key|jwt|signature|session|^(?:sig|sid|code|key|pass|pin|otp)$/i;
+// Anything shaped like a PostHog key, wherever it is in the URL.
+const POSTHOG_KEY = /ph[cxs]_[A-Za-z0-9_-]{4,}/g;
+// `user:password@` after any `//`: the Host header's, or an absolute-form request target's.
+const USERINFO = /(\/\/)[^/?#@\s]*@/g;
 
-/** The URL with credentials in query parameters (and anything shaped like a PostHog key) masked. */
+/** How much of a URL, a user agent or another request tag is kept (as ids are cut). */
+export const MAX_TAG_LENGTH = 1_000;
+
+/** A tag value cut to {@link MAX_TAG_LENGTH} characters. */
+export function capTag(value: string | undefined): string | undefined {
+  return value !== undefined && value.length > MAX_TAG_LENGTH
+    ? value.slice(0, MAX_TAG_LENGTH)
+    : value;
+}
+
+/**
+ * The URL with credentials masked: query parameters that carry them, `user:password@`
+ * (from the Host header or an absolute-form target), anything shaped like a PostHog key
+ * (path included); then cut to {@link MAX_TAG_LENGTH}.
+ */
 export function maskUrl(url: string): string {
-  const query = url.indexOf('?');
-  if (query < 0) return url;
-  const hash = url.indexOf('#', query);
-  const end = hash < 0 ? url.length : hash;
-  const masked = url
-    .slice(query + 1, end)
-    .split('&')
-    .map((pair) => {
-      const eq = pair.indexOf('=');
-      if (eq < 0) return pair;
-      let name = pair.slice(0, eq);
-      try {
-        name = decodeURIComponent(name);
-      } catch {
-        // Keep the raw name.
-      }
-      return SECRET_PARAM.test(name) ? `${pair.slice(0, eq)}=[redacted]` : pair;
-    })
-    .join('&')
-    .replace(/ph[cxs]_[A-Za-z0-9_-]{4,}/g, '[redacted]');
-  return `${url.slice(0, query + 1)}${masked}${url.slice(end)}`;
+  let out = url.replace(USERINFO, '$1[redacted]@');
+  const query = out.indexOf('?');
+  if (query >= 0) {
+    const hash = out.indexOf('#', query);
+    const end = hash < 0 ? out.length : hash;
+    const masked = out
+      .slice(query + 1, end)
+      .split('&')
+      .map((pair) => {
+        const eq = pair.indexOf('=');
+        if (eq < 0) return pair;
+        let name = pair.slice(0, eq);
+        try {
+          name = decodeURIComponent(name);
+        } catch {
+          // Keep the raw name.
+        }
+        return SECRET_PARAM.test(name) ? `${pair.slice(0, eq)}=[redacted]` : pair;
+      })
+      .join('&');
+    out = `${out.slice(0, query + 1)}${masked}${out.slice(end)}`;
+  }
+  return capTag(out.replace(POSTHOG_KEY, '[redacted]')) as string;
 }
