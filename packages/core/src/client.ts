@@ -73,9 +73,10 @@ export function createClient(p: ClientParts): FlagRecordingPostHog & { drops?: Q
     // Store-only: none, so posthog-node is a cache-only reader and never asks for definitions.
     secretKey: p.flags ? p.flags.secretKey : s.personalApiKey,
     disableGeoip: s.disableGeoip,
-    // The kit polls itself, on an unref'd timer (poller.ts); a user's own value wins.
+    // With a personal key alone the kit polls, on an unref'd timer (poller.ts); shared
+    // definitions keep posthog-node's poller; a user's own value wins.
     featureFlagsPollingInterval:
-      user?.featureFlagsPollingInterval === undefined ? null : user.featureFlagsPollingInterval,
+      user?.featureFlagsPollingInterval ?? (p.flags?.definitions ? s.pollIntervalMs : null),
     fetch: (p.flags?.wrapFetch(p.transport.fetch) ?? p.transport.fetch) as PostHogOptions['fetch'],
     flagDefinitionCacheProvider: p.flags?.definitions,
     ...user,

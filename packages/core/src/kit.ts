@@ -68,7 +68,7 @@ export class PostHogKit extends ScopedApi {
     this.hooks = hooks;
     this.#baseFetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
     const errors = this.errors;
-    const transport = new Transport(this.#baseFetch, errors, settings.host);
+    const transport = new Transport(this.#baseFetch, errors, settings.host, settings.apiKey);
     const enabled = settings.enabled;
     const flags = enabled
       ? FlagCaches.create(settings, options.cache, errors, options.clientOptions)
@@ -96,11 +96,9 @@ export class PostHogKit extends ScopedApi {
         })
       : undefined;
     this.#parts = { client, settings, errors, transport, flags, exceptions };
-    // Local evaluation (a personal key, or shared definitions): the kit's own, unref'd poller.
-    const userInterval = (
-      options.clientOptions as { featureFlagsPollingInterval?: unknown } | undefined
-    )?.featureFlagsPollingInterval;
-    if (client && userInterval === undefined && (settings.personalApiKey || flags?.definitions)) {
+    // Local evaluation with a personal key: the kit's own, unref'd poller. Shared definitions
+    // keep posthog-node's (their lease follows its cadence), so call shutdown() there.
+    if (client && settings.personalApiKey && !pollsItself(options, flags)) {
       this.#poller = new DefinitionsPoller(
         () => client.reloadFeatureFlags(),
         settings.pollIntervalMs,
@@ -222,6 +220,12 @@ export class PostHogKit extends ScopedApi {
     }
     if (failure !== undefined) this.errors.foreground('shutdown', failure);
   }
+}
+
+/** Whether posthog-node keeps its own definitions poller (else the kit polls, unref'd). @internal */
+export function pollsItself(options: PostHogKitOptions, flags: FlagCaches | undefined): boolean {
+  const user = options.clientOptions as { featureFlagsPollingInterval?: unknown } | undefined;
+  return user?.featureFlagsPollingInterval !== undefined || flags?.definitions !== undefined;
 }
 
 /** A kit's working parts (client, transport, flags, exceptions). @internal */

@@ -40,12 +40,21 @@ export class Transport {
   private readonly reporter: ErrorReporter;
   private readonly host: string;
   private projectKeyOk = false;
-  private pendingBlame: ReturnType<typeof setTimeout> | undefined;
+  private probing: Promise<void> | undefined;
+  private readonly probe: () => Promise<boolean | undefined>;
 
-  constructor(base: typeof fetch | undefined, reporter: ErrorReporter, host: string) {
+  constructor(
+    base: typeof fetch | undefined,
+    reporter: ErrorReporter,
+    host: string,
+    projectApiKey?: string,
+  ) {
     this.reporter = reporter;
     this.host = host;
     const inner = base ?? ((input, init) => globalThis.fetch(input, init));
+    this.probe = projectApiKey
+      ? () => probeProjectKey(inner, host, projectApiKey)
+      : () => Promise.resolve(undefined);
     this.fetch = async (input, init) => {
       const endpoint = endpointOf(urlOf(input));
       let res: Response;
@@ -59,10 +68,7 @@ export class Transport {
       }
       if (res.ok || res.status === 304) {
         // A project-key request that works: a refused definitions request is the personal key's.
-        if (endpoint !== 'definitions' && endpoint !== 'other') {
-          this.projectKeyOk = true;
-          if (this.pendingBlame) this.blame('personal', 401);
-        }
+        if (endpoint !== 'definitions' && endpoint !== 'other') this.projectKeyOk = true;
         this.up(endpoint);
         return res;
       }
@@ -113,24 +119,26 @@ export class Transport {
    * a moment for a project-key request to tell which one it is.
    */
   private rejected(endpoint: Endpoint, status: number): void {
-    if (endpoint === 'definitions') {
-      if (this.projectKeyOk) return this.blame('personal', status);
-      this.pendingBlame ??= setTimeout(() => this.blame('personal-or-project', status), 3_000);
-      (this.pendingBlame as { unref?: () => void }).unref?.();
-      return;
-    }
-    this.blame('project', status);
+    if (endpoint !== 'definitions') return this.blame('project', status);
+    if (this.projectKeyOk) return this.blame('personal', status);
+    // A definitions request carries both keys: one empty batch (the project key's alone) tells which.
+    this.probing ??= this.probe().then((ok) => {
+      this.probing = undefined;
+      if (ok === true) this.projectKeyOk = true;
+      this.blame(
+        ok === true ? 'personal' : ok === false ? 'project' : 'personal-or-project',
+        status,
+      );
+    });
   }
 
   private blame(which: 'project' | 'personal' | 'personal-or-project', status: number): void {
-    clearTimeout(this.pendingBlame);
-    this.pendingBlame = undefined;
     const by = `rejected by ${this.host} (HTTP ${status})`;
     const message =
       which === 'project'
         ? `POSTHOG_PROJECT_API_KEY: ${by}; batches PostHog refuses are dropped and flags answer their defaults until the key is fixed`
         : which === 'personal'
-          ? `POSTHOG_PERSONAL_API_KEY: ${by}; it needs feature flag read access to this project; local evaluation keeps the definitions it has (or asks /flags)`
+          ? `POSTHOG_PERSONAL_API_KEY: ${by} (it needs feature flag read access); local evaluation keeps the definitions it has (or asks /flags) until it answers again`
           : `POSTHOG_PERSONAL_API_KEY or POSTHOG_PROJECT_API_KEY: flag definitions ${by}; the personal key needs feature flag read access to the project of the project key; local evaluation keeps the definitions it has (or asks /flags)`;
     this.reporter.outage('posthog:keys', undefined, message);
   }
@@ -147,6 +155,27 @@ export class Transport {
     if (this.reporter.recovered(`posthog:${endpoint}`)) {
       this.reporter.warn(`PostHog ${endpoint} requests to ${this.host} work again`);
     }
+  }
+}
+
+/** Whether PostHog takes the project key: an empty batch, answered 2xx or 401/403; undefined when it cannot tell. */
+async function probeProjectKey(
+  fetchImpl: typeof fetch,
+  host: string,
+  apiKey: string,
+): Promise<boolean | undefined> {
+  try {
+    const res = await fetchImpl(`${host}/batch/`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ api_key: apiKey, batch: [], sent_at: new Date().toISOString() }),
+      signal: AbortSignal.timeout(5_000),
+    });
+    await res.body?.cancel().catch(() => {});
+    if (res.ok) return true;
+    return res.status === 401 || res.status === 403 ? false : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -154,8 +154,8 @@ describe('time bounds', () => {
       expect(exceptionOf(event)?.value).toMatch(/^no missing-\d in the index$/);
       expect(variablesIn(event, 'lookUp')).toBeUndefined();
     }
-    // Generous: before, these 10 throws spent ~9 s paused (see RELIABILITY.md).
-    expect(during.pauseMs - before.pauseMs).toBeLessThan(2_000);
+    // Generous (a loaded 2-core CI machine took 2.6 s): before, these 10 throws spent ~9 s paused (see RELIABILITY.md).
+    expect(during.pauseMs - before.pauseMs).toBeLessThan(5_000);
 
     // A fresh budget: the object known to be large is not listed again.
     configureCodeVariables({ maxExceptionsPerSecond: 1_000 });
@@ -235,15 +235,16 @@ describe('mask patterns', () => {
     const lines: string[] = [];
     const report = (line: string) => lines.push(line);
     for (let i = 0; i < 3; i++) {
-      const rules = compileRules(['password', '^(\\w+_)*token$'], ['^__'], report);
+      // A pattern no other test uses: reports are once per process.
+      const rules = compileRules(['password', '^(\\w+_)*reported_once$'], ['^__'], report);
       expect(rules.mask('hello')).toBe(true);
       expect(rules.maskName('count')).toBe(true);
       expect(rules.ignore('visible')).toBe(false);
     }
     expect(lines).toEqual([
-      'code variables: the pattern "^(\\\\w+_)*token$" cannot be used: a repeated group holds a quantifier (nested repetition); every variable of the exceptions that use it is masked',
+      'code variables: the pattern "^(\\\\w+_)*reported_once$" cannot be used: a repeated group holds a quantifier (nested repetition); every variable of the exceptions that use it is masked',
     ]);
-    const dropped = compileRules([], ['(?L)x'], report);
+    const dropped = compileRules([], ['(?L)reported_once'], report);
     expect(dropped.ignore('anything')).toBe(true);
     expect(lines).toHaveLength(2);
   });
