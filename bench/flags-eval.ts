@@ -66,7 +66,7 @@ const variants: Variant[] = [
     async setup() {
       const client = new PostHog(base.apiKey, {
         host: base.host,
-        personalApiKey: base.personalApiKey,
+        secretKey: base.personalApiKey,
         disableGeoip: true,
       });
       await client.getFeatureFlagResult('bench-flag', 'warm', { onlyEvaluateLocally: true });

@@ -36,7 +36,7 @@ export async function ourKit(): Promise<PostHogKit> {
  * defaults (`--client-options` tunes our kit only). */
 export async function theirClient(): Promise<PostHog> {
   const { host, apiKey, personalApiKey } = env();
-  const client = new PostHog(apiKey, { host, personalApiKey });
+  const client = new PostHog(apiKey, { host, secretKey: personalApiKey });
   await client.waitForLocalEvaluationReady(10_000);
   return client;
 }

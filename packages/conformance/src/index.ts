@@ -5,6 +5,7 @@
  * capability under cases/; the runner is a parameter, so any Jest-like runner works.
  */
 import { errorCases } from './cases/errors.ts';
+import { flagCases } from './cases/flags.ts';
 import { idCases } from './cases/ids.ts';
 import { isolationCases } from './cases/isolation.ts';
 import { requestCases } from './cases/requests.ts';
@@ -40,6 +41,7 @@ export const CAPABILITIES = {
   views: viewCases,
   requests: requestCases,
   isolation: isolationCases,
+  flags: flagCases,
 } as const;
 
 /** Runs the conformance suite for one adapter, registering its cases with `runner`. */

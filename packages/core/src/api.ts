@@ -1,7 +1,7 @@
 // The public API, once: the module-level sugar, a kit and a request's handle
 // (`req.posthog`, `ctx.state.posthog`, `c.var.posthog`, `event.context.posthog`) all
 // implement `PostHogApi`; a type-level test fails when one lacks a method.
-import type { PostHog } from 'posthog-node';
+import type { FeatureFlagEvaluations, PostHog } from 'posthog-node';
 import type { Groups, Properties } from './types.ts';
 
 /** A flag's value: off, on, or a variant. */
@@ -44,7 +44,16 @@ export interface CaptureOptions {
   /** @default a new UUIDv7 */
   uuid?: string | undefined;
   /**
-   * Evaluate flags and attach them to the event.
+   * The flags to put on the event (`$feature/<key>`, `$active_feature_flags`): a snapshot
+   * from `evaluateFlags()` (or a slice of it), or posthog-node's own. Inside a request
+   * the flags read in it are put on its events without this; given, it wins.
+   * @default inside a request, the flags read in it (see `featureFlagsOnEvents`)
+   */
+  flags?: FlagSnapshot | FeatureFlagEvaluations | undefined;
+  /**
+   * Evaluate every flag of the user and attach them to the event.
+   * @deprecated Pass `flags` (a snapshot from `evaluateFlags()`); inside a request the flags
+   *   read in it are on its events already. This one evaluates every flag for the event.
    * @default false
    */
   sendFeatureFlags?: boolean | undefined;
@@ -58,6 +67,11 @@ export interface CaptureExceptionOptions {
   distinctId?: string | undefined;
   /** Added to the `$exception` event; win over tags. */
   properties?: Properties | undefined;
+  /**
+   * The flags to put on the event, as for `capture`.
+   * @default inside a request, the flags read in it
+   */
+  flags?: FlagSnapshot | FeatureFlagEvaluations | undefined;
 }
 
 /** Options of `identify`. */
@@ -104,6 +118,48 @@ export interface FlagOptions {
   disableGeoip?: boolean | undefined;
 }
 
+/** Options of one read from a snapshot. */
+export interface FlagReadOptions {
+  /**
+   * Record `$feature_flag_called` for this read (once per user, flag and value).
+   * @default the snapshot's, else posthog-node's `sendFeatureFlagEvent` option, else true
+   */
+  sendFeatureFlagEvents?: boolean | undefined;
+}
+
+/** Options of `evaluateFlags`. */
+export interface EvaluateFlagsOptions extends FlagOptions {
+  /**
+   * Only these flags: others read as undefined. Outside a request, the one `/flags` request
+   * of remote evaluation asks for these only.
+   * @default every flag
+   */
+  flagKeys?: string[] | undefined;
+}
+
+/**
+ * One user's flags, shaped like posthog-node's `FeatureFlagEvaluations` but lazy: a flag
+ * is evaluated the first time it is read (so reads are awaited), then answers the same
+ * for the snapshot's life. Inside a request `evaluateFlags()` gives the request's flags:
+ * every read there is consistent for the rest of the request, one `/flags` request serves
+ * them all (remote evaluation), and the request's events carry them.
+ */
+export interface FlagSnapshot {
+  /** Whether a flag is on; `defaultValue` (false) when it has no value. Records `$feature_flag_called`. */
+  isEnabled(
+    key: string,
+    options?: FlagReadOptions & { defaultValue?: boolean | undefined },
+  ): Promise<boolean>;
+  /** A flag's value: true/false, a variant, or undefined. Records `$feature_flag_called`. */
+  getFlag(key: string, options?: FlagReadOptions): Promise<FlagValue | undefined>;
+  /** A flag's payload; not a read for `onlyAccessed()`, no event. */
+  getFlagPayload(key: string): Promise<JsonValue | undefined>;
+  /** A copy holding only these flags (evaluated now if need be, without events), for `capture({ flags })`. */
+  only(keys: string[]): Promise<FlagSnapshot>;
+  /** A copy holding only the flags read so far with `isEnabled`/`getFlag`, for `capture({ flags })`. */
+  onlyAccessed(): FlagSnapshot;
+}
+
 /**
  * What you can do with PostHog: the same methods on the module (`capture(...)`), on a
  * kit (`kit.capture(...)`) and on a request's handle (`req.posthog.capture(...)`).
@@ -130,6 +186,11 @@ export interface PostHogApi {
   alias(alias: string, options?: DistinctIdOptions): void;
   /** Sets a group's properties. */
   groupIdentify(groupType: string, groupKey: string | number, options?: GroupIdentifyOptions): void;
+  /**
+   * The context's (or the given) user's flags as a lazy snapshot; inside a request, the
+   * request's (see `FlagSnapshot`).
+   */
+  evaluateFlags(options?: EvaluateFlagsOptions): Promise<FlagSnapshot>;
   /** Whether a flag is on for the context's (or the given) user; false when unknown. */
   featureEnabled(key: string, options?: FlagOptions): Promise<boolean>;
   /** A flag's value: true/false, a variant, or undefined when it cannot be evaluated. */

@@ -1,4 +1,5 @@
 import type { PostHogApi } from './api.ts';
+import type { RequestFlags } from './flags/snapshot.ts';
 import type { ContextStorage, Groups, Properties } from './types.ts';
 
 /** What a context carries. Nested contexts inherit every field they do not set. */
@@ -51,6 +52,11 @@ export class Scope {
    */
   get api(): PostHogApi | undefined {
     return this.#parent?.api;
+  }
+
+  /** The flags read in the request this context is in (its own contexts included), if any. */
+  get flagReads(): RequestFlags | undefined {
+    return this.#parent?.flagReads;
   }
 
   /** The distinct id: set here, else derived (a request's), else inherited. */

@@ -167,6 +167,13 @@ export const alias: PostHogApi['alias'] = (aliasId, options) => active().alias(a
 export const groupIdentify: PostHogApi['groupIdentify'] = (groupType, groupKey, options) =>
   active().groupIdentify(groupType, groupKey, options);
 
+/**
+ * The current context's (or the given) user's flags as a lazy snapshot; inside a request,
+ * the request's: reads consistent for its rest, on its events.
+ */
+export const evaluateFlags: PostHogApi['evaluateFlags'] = (options) =>
+  active().evaluateFlags(options);
+
 /** Whether a flag is on for the context's (or the given) user. */
 export const featureEnabled: PostHogApi['featureEnabled'] = (key, options) =>
   active().featureEnabled(key, options);
@@ -209,6 +216,7 @@ export const sugar = {
   setOnce,
   alias,
   groupIdentify,
+  evaluateFlags,
   featureEnabled,
   getFeatureFlag,
   getFeatureFlagResult,

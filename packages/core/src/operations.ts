@@ -1,14 +1,16 @@
 // What the API does, written once: functions on a kit's parts and a scope, and the
 // base class through which a kit (the current context) and a request's handle (its
 // own request) reach them. The module-level sugar forwards to a kit or a handle.
-import { type PostHog, uuidv7 } from 'posthog-node';
+import { FeatureFlagEvaluations, type PostHog, uuidv7 } from 'posthog-node';
 import type {
   AllFlagsAndPayloads,
   CaptureExceptionOptions,
   CaptureOptions,
   DistinctIdOptions,
+  EvaluateFlagsOptions,
   FlagOptions,
   FlagResult,
+  FlagSnapshot,
   FlagValue,
   GroupIdentifyOptions,
   IdentifyOptions,
@@ -20,6 +22,8 @@ import type { ErrorReporter } from './errors.ts';
 import type { ExceptionPipeline } from './exception-pipeline.ts';
 import { markCaptured, wasCaptured } from './exceptions.ts';
 import type { FlagCaches, FlagRecordingPostHog } from './flags/index.ts';
+import { canonicalJson, type FlagInputs } from './flags/result-cache.ts';
+import { FlagReader, FlagState, type FlagSubject, Snapshot } from './flags/snapshot.ts';
 import type { ResolvedSettings } from './settings.ts';
 import type { Transport } from './transport.ts';
 import type { ExceptionMechanism, Groups, Properties } from './types.ts';
@@ -37,16 +41,49 @@ export interface KitParts {
 
 // ----- events -----
 
-/** Tags, session and device of the scope, then the explicit properties (which win). */
-function properties(scope: Scope | undefined, explicit: Properties | undefined): Properties {
-  if (!scope) return explicit ?? {};
+/** The scope's own properties: its tags, session and device. */
+function contextProperties(scope: Scope): Properties {
   const props: Properties = scope.tags;
   const sessionId = scope.sessionId;
   if (sessionId !== undefined) props.$session_id = sessionId;
   const deviceId = scope.deviceId;
   if (deviceId !== undefined) props.$device_id = deviceId;
+  return props;
+}
+
+/**
+ * An event's properties: the flags (the explicit `flags` snapshot, else those read in the
+ * request for this distinct id), then the scope's tags, session and device, then the
+ * explicit properties (which win), as posthog-node layers `flags` under properties.
+ */
+function properties(
+  parts: KitParts,
+  scope: Scope | undefined,
+  distinctId: string | undefined,
+  options: { properties?: Properties | undefined; flags?: unknown } | undefined,
+): Properties {
+  const explicit = options?.properties;
+  const flags = options?.flags;
+  let props: Properties | undefined;
+  if (flags instanceof Snapshot) {
+    props = {};
+    flags.eventProperties(props);
+  } else if (flags === undefined && scope && parts.settings.featureFlagsOnEvents) {
+    const read = scope.flagReads;
+    if (read) {
+      props = {};
+      read.addTo(props, distinctId);
+    }
+  }
+  if (!scope) return props ? Object.assign(props, explicit) : (explicit ?? {});
+  const context = contextProperties(scope);
+  if (props) Object.assign(props, context);
+  else props = context;
   return explicit ? Object.assign(props, explicit) : props;
 }
+
+/** posthog-node's own snapshot, passed through to it as `flags`. */
+const nodeFlags = (flags: unknown) => (flags instanceof FeatureFlagEvaluations ? flags : undefined);
 
 /** Captures an event in a scope. */
 export function captureIn(
@@ -57,14 +94,24 @@ export function captureIn(
 ): void {
   const client = parts.client;
   if (!client) return;
+  const distinctId = options?.distinctId ?? scope?.distinctId;
+  // The deprecated `sendFeatureFlags`: every flag of the user, read the kit's way, then the event.
+  const legacy = options as { sendFeatureFlags?: boolean | undefined } | undefined;
+  if (legacy?.sendFeatureFlags && options?.flags === undefined && distinctId !== undefined) {
+    const flags = snapshotIn(parts, scope, { distinctId, groups: options?.groups });
+    const later: CaptureOptions = { ...options, flags };
+    const send = () => captureIn(parts, scope, event, later);
+    client.addPendingPromise(flags.all().then(send, send));
+    return;
+  }
   client.capture({
     event,
-    distinctId: (options?.distinctId ?? scope?.distinctId) as string,
-    properties: properties(scope, options?.properties),
+    distinctId: distinctId as string,
+    properties: properties(parts, scope, distinctId, options),
     groups: options?.groups ?? scope?.groups,
     timestamp: options?.timestamp,
     uuid: options?.uuid,
-    sendFeatureFlags: options?.sendFeatureFlags,
+    flags: nodeFlags(options?.flags),
     disableGeoip: options?.disableGeoip ?? parts.settings.disableGeoip,
   });
 }
@@ -81,11 +128,13 @@ export function captureExceptionIn(
   if (!client || wasCaptured(error)) return undefined;
   const uuid = uuidv7();
   parts.exceptions.note(uuid, error, scope, mechanism);
+  const distinctId = options?.distinctId ?? scope?.distinctId;
   client.captureException(
     error,
-    options?.distinctId ?? scope?.distinctId,
-    properties(scope, options?.properties),
+    distinctId,
+    properties(parts, scope, distinctId, options),
     uuid,
+    nodeFlags(options?.flags),
   );
   // After the call: posthog-node itself skips errors that carry the mark.
   markCaptured(error);
@@ -133,75 +182,122 @@ function stringGroups(groups: Groups | undefined): Record<string, string> | unde
   return out;
 }
 
-function flagOptions(parts: KitParts, options: FlagOptions | undefined, scope: Scope | undefined) {
+let opaque = 0;
+
+/** Whose flags and with which inputs: the options, else the scope (distinct id, groups, device). */
+function subjectOf(
+  parts: KitParts,
+  scope: Scope | undefined,
+  options: FlagOptions | undefined,
+): FlagSubject | undefined {
+  const distinctId = options?.distinctId ?? scope?.distinctId;
+  if (distinctId === undefined || distinctId === '') return undefined;
   const deviceId = scope?.deviceId;
-  const personProperties =
-    deviceId === undefined
-      ? options?.personProperties
-      : { $device_id: deviceId, ...options?.personProperties };
-  return {
-    groups: stringGroups(options?.groups ?? scope?.groups),
-    personProperties: personProperties as Record<string, string> | undefined,
-    groupProperties: options?.groupProperties as Record<string, Record<string, string>> | undefined,
+  const groups = stringGroups(options?.groups ?? scope?.groups);
+  const person = options?.personProperties;
+  const groupProperties = options?.groupProperties;
+  const inputs: FlagInputs = {
+    groups,
+    personProperties: deviceId === undefined ? person : { $device_id: deviceId, ...person },
+    groupProperties,
     onlyEvaluateLocally: options?.onlyEvaluateLocally,
-    sendFeatureFlagEvents: options?.sendFeatureFlagEvents,
     disableGeoip: options?.disableGeoip ?? parts.settings.disableGeoip,
   };
+  let rest = '';
+  if (groups || person || groupProperties) {
+    try {
+      rest = canonicalJson([groups, person, groupProperties]);
+    } catch {
+      // Inputs that are not JSON (a BigInt...): shared with nothing.
+      rest = `\u0001${++opaque}`;
+    }
+  }
+  const inputsKey = `${distinctId}\u0000${deviceId ?? ''}\u0000${inputs.onlyEvaluateLocally ?? ''}\u0000${inputs.disableGeoip}\u0000${rest}`;
+  return { distinctId, inputs, deviceId, inputsKey };
 }
 
-async function flagResultIn(
-  parts: KitParts,
-  scope: Scope | undefined,
-  key: string,
-  options?: FlagOptions,
-): Promise<FlagResult | undefined> {
+/** The kit's flag reader, made with the client on first use. */
+function readerOf(parts: KitParts): FlagReader | undefined {
   const client = parts.client;
   if (!client) return undefined;
-  const distinctId = options?.distinctId ?? scope?.distinctId;
-  if (!requireId(parts, distinctId, 'flag look-up')) return undefined;
-  const inputs = flagOptions(parts, options, scope);
-  const evaluate = async () => {
-    const failuresBefore = parts.transport.flagFailures;
-    const result = await client.getFeatureFlagResult(key, distinctId, inputs);
-    const failed = parts.transport.flagFailures > failuresBefore;
-    if (result === undefined && failed) {
-      parts.errors.foreground(
-        'flags',
-        undefined,
-        `flag "${key}": PostHog could not be asked (see the previous error); answering undefined`,
-      );
-    }
-    return { result, failed };
-  };
-  const flags = parts.flags;
-  const result = flags
-    ? await flags.evaluate(
-        { key, distinctId, inputs, deviceId: scope?.deviceId },
-        inputs.sendFeatureFlagEvents,
-        evaluate,
-      )
-    : (await evaluate()).result;
-  return result as FlagResult | undefined;
+  client.reader ??= new FlagReader({
+    client,
+    caches: parts.flags,
+    flagFailures: () => parts.transport.flagFailures,
+    errors: parts.errors,
+    budgetMs: parts.settings.featureFlagsBudgetMs,
+    local:
+      parts.settings.personalApiKey !== undefined ||
+      parts.settings.flagDefinitionsSource === 'store',
+  });
+  return client.reader as FlagReader;
 }
 
-async function allFlagsIn(
+const NO_SUBJECT: FlagSubject = {
+  distinctId: '',
+  inputs: {
+    groups: undefined,
+    personProperties: undefined,
+    groupProperties: undefined,
+    onlyEvaluateLocally: undefined,
+    disableGeoip: undefined,
+  },
+  deviceId: undefined,
+  inputsKey: '',
+};
+
+/**
+ * The state flags are read from: inside a request, the request's for these inputs (its
+ * reads consistent, on its events, within its budget); elsewhere a new one, asking
+ * posthog-node for `fetchKeys` only.
+ */
+function stateIn(
   parts: KitParts,
   scope: Scope | undefined,
-  options?: FlagOptions,
-): Promise<AllFlagsAndPayloads> {
-  const client = parts.client;
-  const distinctId = options?.distinctId ?? scope?.distinctId;
-  if (!client || !requireId(parts, distinctId, 'flag look-up')) {
-    return { featureFlags: {}, featureFlagPayloads: {} };
+  options: FlagOptions | undefined,
+  fetchKeys: string[] | undefined,
+): FlagState {
+  const reader = readerOf(parts);
+  const subject = reader && subjectOf(parts, scope, options);
+  if (reader && !subject) reader.anonymous();
+  if (!reader || !subject) {
+    return new FlagState(undefined, NO_SUBJECT, { context: () => undefined });
   }
-  const result = await client.getAllFlagsAndPayloads(
-    distinctId,
-    flagOptions(parts, options, scope),
+  const context = () => (scope ? contextProperties(scope) : undefined);
+  const request = scope?.flagReads;
+  if (!request) return new FlagState(reader, subject, { context, fetchKeys });
+  return request.state(
+    subject,
+    () => new FlagState(reader, subject, { context, clock: request.clock }),
   );
-  return {
-    featureFlags: (result.featureFlags ?? {}) as Record<string, FlagValue>,
-    featureFlagPayloads: (result.featureFlagPayloads ?? {}) as Record<string, JsonValue>,
-  };
+}
+
+/** A snapshot of the scope's (or the given) user's flags. */
+function snapshotIn(
+  parts: KitParts | undefined,
+  scope: Scope | undefined,
+  options?: EvaluateFlagsOptions,
+): Snapshot {
+  const state = parts
+    ? stateIn(parts, scope, options, options?.flagKeys)
+    : new FlagState(undefined, NO_SUBJECT, { context: () => undefined });
+  return new Snapshot(state, {
+    sendEvents: options?.sendFeatureFlagEvents,
+    flagKeys: options?.flagKeys,
+  });
+}
+
+/** One flag read: the request's snapshot inside a request, else one that asks for this flag only. */
+function readIn(
+  parts: KitParts | undefined,
+  scope: Scope | undefined,
+  key: string,
+  options: FlagOptions | undefined,
+): Snapshot {
+  const state = parts
+    ? stateIn(parts, scope, options, [key])
+    : new FlagState(undefined, NO_SUBJECT, { context: () => undefined });
+  return new Snapshot(state);
 }
 
 // ----- the base of a kit and of a request's handle -----
@@ -286,39 +382,41 @@ export abstract class ScopedApi implements PostHogApi {
     });
   }
 
-  async featureEnabled(key: string, options?: FlagOptions): Promise<boolean> {
-    const value = await this.getFeatureFlag(key, options);
-    return value !== undefined && value !== false;
+  async evaluateFlags(options?: EvaluateFlagsOptions): Promise<FlagSnapshot> {
+    return snapshotIn(this.#parts, this.#scope(), options);
   }
 
-  async getFeatureFlag(key: string, options?: FlagOptions): Promise<FlagValue | undefined> {
-    const result = await this.getFeatureFlagResult(key, options);
-    if (!result) return undefined;
-    return result.enabled ? (result.variant ?? true) : false;
+  featureEnabled(key: string, options?: FlagOptions): Promise<boolean> {
+    return readIn(this.#parts, this.#scope(), key, options).isEnabled(key, options);
+  }
+
+  getFeatureFlag(key: string, options?: FlagOptions): Promise<FlagValue | undefined> {
+    return readIn(this.#parts, this.#scope(), key, options).getFlag(key, options);
   }
 
   async getFeatureFlagResult(key: string, options?: FlagOptions): Promise<FlagResult | undefined> {
-    const parts = this.#parts;
-    return parts ? flagResultIn(parts, this.#scope(), key, options) : undefined;
+    const result = await readIn(this.#parts, this.#scope(), key, options).result(key, options);
+    return (
+      result && {
+        key: result.key,
+        enabled: result.enabled,
+        variant: result.variant,
+        payload: result.payload as JsonValue | undefined,
+        reason: result.reason,
+      }
+    );
   }
 
-  async getFeatureFlagPayload(key: string, options?: FlagOptions): Promise<JsonValue | undefined> {
-    const result = await this.getFeatureFlagResult(key, {
-      ...options,
-      sendFeatureFlagEvents: false,
-    });
-    return result?.payload;
+  getFeatureFlagPayload(key: string, options?: FlagOptions): Promise<JsonValue | undefined> {
+    return readIn(this.#parts, this.#scope(), key, options).getFlagPayload(key);
   }
 
   async getAllFlags(options?: FlagOptions): Promise<Record<string, FlagValue>> {
     return (await this.getAllFlagsAndPayloads(options)).featureFlags;
   }
 
-  async getAllFlagsAndPayloads(options?: FlagOptions): Promise<AllFlagsAndPayloads> {
-    const parts = this.#parts;
-    return parts
-      ? allFlagsIn(parts, this.#scope(), options)
-      : { featureFlags: {}, featureFlagPayloads: {} };
+  getAllFlagsAndPayloads(options?: FlagOptions): Promise<AllFlagsAndPayloads> {
+    return snapshotIn(this.#parts, this.#scope(), options).all();
   }
 
   flush(): Promise<void> {

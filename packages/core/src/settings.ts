@@ -1,7 +1,7 @@
 import * as v from 'valibot';
 import { type ErrorMode, type KitLogger, PostHogKitError } from './errors.ts';
-import { patternProblem } from './patterns.ts';
 import type { FlagsStatus } from './flags/status.ts';
+import { patternProblem } from './patterns.ts';
 import type { ContextStorage, RequestHooks } from './types.ts';
 
 /** posthog-node's default host. */
@@ -409,6 +409,26 @@ const SETTINGS = {
     schema: text('a key prefix'),
     env: ['POSTHOG_FEATURE_FLAGS_CACHE_PREFIX'],
     default: 'posthog:feature_flags',
+  }),
+  /**
+   * How long a request's flag reads may wait for PostHog in all, then they answer their defaults (0: as long as posthog-node takes, up to 9 s), see "Flags in a request".
+   * @default 500 ms
+   */
+  featureFlagsBudgetMs: withDefault({
+    schema: duration(0, 60_000),
+    env: ['POSTHOG_FEATURE_FLAGS_BUDGET'],
+    read: 'seconds',
+    default: 500,
+  }),
+  /**
+   * Events captured in a request carry the flags read in it (`$feature/<key>`, `$active_feature_flags`).
+   * @default `true`
+   */
+  featureFlagsOnEvents: withDefault({
+    schema: flag,
+    env: ['POSTHOG_FEATURE_FLAGS_ON_EVENTS'],
+    read: 'boolean',
+    default: true,
   }),
   /**
    * Send one validation event (and fetch definitions once) at startup.

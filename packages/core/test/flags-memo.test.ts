@@ -32,7 +32,8 @@ async function localKit(): Promise<PostHogKit> {
   return kit;
 }
 
-const calls = (kit: PostHogKit) => vi.spyOn(kit.client as PostHog, 'getFeatureFlagResult');
+// Every posthog-node evaluation the kit makes goes through evaluateFlags (its non-deprecated API).
+const calls = (kit: PostHogKit) => vi.spyOn(kit.client as PostHog, 'evaluateFlags');
 
 describe('local evaluation memo', () => {
   it('answers the same inputs from memory; other inputs are evaluated', async () => {
@@ -53,13 +54,14 @@ describe('local evaluation memo', () => {
     const kit = await localKit();
     const plain = new PostHog(emulator.projectApiKey, {
       host: emulator.url,
-      personalApiKey: emulator.personalApiKey,
+      secretKey: emulator.personalApiKey,
       fetchRetryCount: 0,
     });
     await plain.waitForLocalEvaluationReady(5_000);
     const users = ['a', 'b', 'a', 'c', 'b', 'a'];
     for (const u of users) await kit.getFeatureFlag('exp', { distinctId: `kit-${u}` });
-    for (const u of users) await plain.getFeatureFlagResult('exp', `node-${u}`);
+    for (const u of users)
+      (await plain.evaluateFlags(`node-${u}`, { flagKeys: ['exp'] })).getFlag('exp');
     await kit.flush();
     await plain.shutdown(1_000);
     const called = (prefix: string) =>
@@ -123,16 +125,26 @@ describe('local evaluation memo', () => {
     ).toBe(false);
   });
 
-  it('keeps no remote answer and nothing while flag overrides are set', async () => {
+  it('a flag the local definitions do not have is missing without asking PostHog, until they change', async () => {
     const kit = await localKit();
     const spy = calls(kit);
-    await kit.getFeatureFlag('not-defined-locally', { distinctId: 'u' });
-    await kit.getFeatureFlag('not-defined-locally', { distinctId: 'u' });
-    expect(spy).toHaveBeenCalledTimes(2);
+    expect(await kit.getFeatureFlag('not-defined-locally', { distinctId: 'u' })).toBeUndefined();
+    expect(await kit.getFeatureFlag('not-defined-locally', { distinctId: 'u' })).toBeUndefined();
+    expect(emulator.flagsRequestCount).toBe(0);
+    expect(spy).toHaveBeenCalledTimes(1);
+    emulator.setFlags([...FLAGS, flag('not-defined-locally', { rollout: 100 })]);
+    await kit.client?.reloadFeatureFlags();
+    expect(await kit.getFeatureFlag('not-defined-locally', { distinctId: 'u' })).toBe(true);
+  });
+
+  it('keeps nothing while flag overrides are set', async () => {
+    const kit = await localKit();
+    const spy = calls(kit);
     kit.client?.overrideFeatureFlags({ exp: 'forced' });
     expect(await kit.getFeatureFlag('exp', { distinctId: 'u' })).toBe('forced');
     expect(await kit.getFeatureFlag('exp', { distinctId: 'u' })).toBe('forced');
-    expect(spy).toHaveBeenCalledTimes(4);
+    expect(spy).toHaveBeenCalledTimes(2);
     kit.client?.overrideFeatureFlags(false);
+    expect(['control', 'test']).toContain(await kit.getFeatureFlag('exp', { distinctId: 'u' }));
   });
 });

@@ -225,7 +225,7 @@ for (const store of SHARED) {
       expect(events.length).toBeGreaterThanOrEqual(3);
     });
 
-    it('flag events off: a hit sends nothing; an entry saved without its event is re-asked when one is needed', async () => {
+    it('flag events off: a hit sends nothing, and the entry still keeps its event for a read that sends one', async () => {
       const prefix = uniquePrefix('quiet');
       const kit = cached(prefix);
       await kit.getFeatureFlag('everyone', {
@@ -237,13 +237,34 @@ for (const store of SHARED) {
         sendFeatureFlagEvents: false,
       });
       expect(emulator.flagsRequestCount).toBe(1);
+      await kit.flush();
+      expect(flagCalls('quiet-user')).toHaveLength(0);
       await kit.getFeatureFlag('everyone', { distinctId: 'quiet-user' });
-      expect(emulator.flagsRequestCount).toBe(2);
       await kit.getFeatureFlag('everyone', { distinctId: 'quiet-user' });
-      expect(emulator.flagsRequestCount).toBe(2);
+      expect(emulator.flagsRequestCount).toBe(1);
       await kit.flush();
       await emulator.waitForEvents({ event: '$feature_flag_called', count: 1 });
       expect(flagCalls('quiet-user')).toHaveLength(1);
+      expect(flagCalls('quiet-user')[0]?.properties).toMatchObject({
+        $feature_flag: 'everyone',
+        $feature_flag_response: true,
+      });
+    });
+
+    it('"no such flag" is cached with flag events on and off; payload reads are cached', async () => {
+      const prefix = uniquePrefix('missing');
+      for (const sendFeatureFlagEvents of [false, true]) {
+        const kit = cached(`${prefix}:${sendFeatureFlagEvents}`);
+        emulator.reset();
+        const ask = { distinctId: 'nobody', sendFeatureFlagEvents };
+        expect(await kit.getFeatureFlag('no-such-flag', ask)).toBeUndefined();
+        expect(await kit.getFeatureFlag('no-such-flag', ask)).toBeUndefined();
+        expect(await kit.featureEnabled('no-such-flag', ask)).toBe(false);
+        expect(emulator.flagsRequestCount, `events ${sendFeatureFlagEvents}`).toBe(1);
+        await kit.getFeatureFlagPayload('colour', { distinctId: 'payer' });
+        await kit.getFeatureFlagPayload('colour', { distinctId: 'payer' });
+        expect(emulator.flagsRequestCount).toBe(2);
+      }
     });
 
     it('never caches a failed request, and never hides overrides', async () => {
@@ -256,41 +277,44 @@ for (const store of SHARED) {
       kit.client?.overrideFeatureFlags({ everyone: false });
       expect(await kit.getFeatureFlag('everyone', { distinctId: 'f' })).toBe(false);
       kit.client?.overrideFeatureFlags(false);
+      const asked = emulator.flagsRequestCount;
       expect(await kit.getFeatureFlag('everyone', { distinctId: 'f' })).toBe(true);
-      expect(emulator.flagsRequestCount).toBe(2);
+      // The override's answer was not cached: the cached `true` from before answers.
+      expect(emulator.flagsRequestCount).toBe(asked);
     });
   });
 }
 
-describe('posthog-node internals the result cache relies on', () => {
-  it('_captureFlagCalledEventIfNeeded exists and receives the event posthog-node builds', async () => {
+describe('posthog-node internals the flag reading relies on', () => {
+  it('a snapshot read hands the event posthog-node builds to _captureFlagCalledEventIfNeeded, synchronously', async () => {
     expect(
       typeof (PostHog.prototype as unknown as Record<string, unknown>)
         ._captureFlagCalledEventIfNeeded,
     ).toBe('function');
-    const kit = start({
-      featureFlagsCacheTtlMs: 60_000,
-      featureFlagsCachePrefix: uniquePrefix('tap'),
-    });
-    const seen: unknown[] = [];
-    const client = kit.client as unknown as { flagCallTap: ((p: unknown) => void) | undefined };
-    const inner = client.flagCallTap;
-    client.flagCallTap = (params) => {
-      seen.push(params);
-      inner?.(params);
-    };
-    await kit.getFeatureFlag('colour', { distinctId: 'tap-user', groups: { company: 'acme' } });
-    expect(seen).toHaveLength(1);
-    expect(seen[0]).toMatchObject({
+    const kit = start({});
+    const client = kit.client as NonNullable<typeof kit.client>;
+    const flags = await client.evaluateFlags('tap-user', { groups: { company: 'acme' } });
+    const params = client.readFlag(flags, 'colour');
+    expect(params).toMatchObject({
       distinctId: 'tap-user',
       key: 'colour',
       groups: { company: 'acme' },
-      disableGeoip: true,
       properties: { $feature_flag: 'colour', locally_evaluated: false },
     });
-    const params = seen[0] as { response: unknown; properties: Record<string, unknown> };
-    expect(params.properties.$feature_flag_response).toBe(params.response);
-    expect(params.properties['$feature/colour']).toBe(params.response);
+    expect(params?.properties.$feature_flag_response).toBe(params?.response);
+    expect(params?.properties['$feature/colour']).toBe(
+      flags.getFlag('colour', { sendFeatureFlagEvents: false }),
+    );
+    // Taken, not sent; sending it goes through posthog-node's dedupe, once.
+    await kit.flush();
+    expect(flagCalls('tap-user')).toHaveLength(0);
+    client.sendFlagCalled(params as NonNullable<typeof params>, () => ({
+      $current_url: 'http://x.test/',
+    }));
+    client.sendFlagCalled(params as NonNullable<typeof params>);
+    await kit.flush();
+    expect(flagCalls('tap-user')).toHaveLength(1);
+    expect(flagCalls('tap-user')[0]?.properties.$current_url).toBe('http://x.test/');
   });
 });
 

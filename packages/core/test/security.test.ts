@@ -15,7 +15,11 @@ beforeAll(async () => {
   emulator = await startEmulator({
     projectApiKey: PROJECT_KEY,
     personalApiKey: PERSONAL_KEY,
-    flags: [flag('beta', { rollout: 100 })],
+    flags: [
+      flag('beta', { rollout: 100 }),
+      // Experience continuity cannot be evaluated locally: posthog-node asks /flags.
+      flag('continuity', { rollout: 100, ensureExperienceContinuity: true }),
+    ],
   });
 });
 afterAll(() => emulator.close());
@@ -53,7 +57,7 @@ describe('the personal key', () => {
     });
     await kit.ready;
     expect(await kit.featureEnabled('beta', { distinctId: 'u' })).toBe(true);
-    await kit.getFeatureFlag('not-local', { distinctId: 'u' }); // remote fallback
+    await kit.getFeatureFlag('continuity', { distinctId: 'u' }); // remote fallback
     kit.capture('x', { distinctId: 'u' });
     kit.captureException(new Error('boom'), { distinctId: 'u' });
     await kit.shutdown(2_000);

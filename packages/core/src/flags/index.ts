@@ -3,10 +3,8 @@ import type { ResolvedSettings } from '../settings.ts';
 import { SharedFlagDefinitions } from './definitions-cache.ts';
 import { LocalEvaluationMemo } from './memo.ts';
 import {
-  type CachedFlagResult,
   canReplayFlagCalls,
-  type Evaluation,
-  FlagCallRecorder,
+  type FlagAnswer,
   type FlagInputs,
   FlagRecordingPostHog,
   type FlagRequest,
@@ -23,7 +21,7 @@ import {
 
 export type { FlagDefinitionsSource, FlagsStatus } from './status.ts';
 export { redisSecrets, redisUrls, STORE_TIMEOUT_MS } from './store.ts';
-export { type Evaluation, type FlagInputs, FlagRecordingPostHog, type FlagRequest, isHealthy };
+export { type FlagAnswer, type FlagInputs, FlagRecordingPostHog, type FlagRequest, isHealthy };
 
 const STORE_ONLY_FAILING =
   'flags are evaluated from the definitions this process holds until the store is back (past POSTHOG_FLAG_DEFINITIONS_MAX_AGE: as posthog-node does without definitions)';
@@ -207,21 +205,25 @@ export class FlagCaches {
   }
 
   /**
-   * A flag's answer: from the memo, else the result cache, else `evaluate` (posthog-node).
-   * `sendFeatureFlagEvents` is the call's option.
+   * A flag's answer: from the memo (synchronously), else the result cache, else
+   * `evaluate` (posthog-node). `sendFeatureFlagEvents` is the read's option.
    */
-  async evaluate(
+  evaluate(
     request: FlagRequest,
     sendFeatureFlagEvents: boolean | undefined,
-    evaluate: () => Promise<Evaluation>,
-  ): Promise<CachedFlagResult | undefined> {
+    evaluate: () => Promise<FlagAnswer>,
+  ): FlagAnswer | Promise<FlagAnswer> {
+    const memo = this.memo;
+    const hit = memo?.get(request);
+    if (hit) return hit;
     const sendEvents = sendFeatureFlagEvents ?? this.sendEventsByDefault;
-    const results = this.results;
-    // The memo takes the result cache's answer and its recorded event properties as they
-    // are: recording the same call in both layers would make each see two callers.
-    const fromResults = results && (() => results.evaluate(request, sendEvents, evaluate));
-    if (this.memo) return this.memo.evaluate(request, sendEvents, evaluate, fromResults);
-    return fromResults ? (await fromResults()).outcome.result : (await evaluate()).result;
+    const answer = this.results ? this.results.evaluate(request, sendEvents, evaluate) : evaluate();
+    if (!memo) return answer;
+    const generation = memo.generation;
+    return answer.then((a) => {
+      memo.keep(request, a, generation);
+      return a;
+    });
   }
 
   /** posthog-node's fetch, watched by the shared definitions (304s, ETags), or for the status. */
@@ -239,10 +241,8 @@ export class FlagCaches {
         ownFetch.flagCount = typeof count === 'number' ? count : 0;
       });
     }
-    if (!this.results && !this.memo) return;
-    const recorder = new FlagCallRecorder(client);
-    this.results?.attach(recorder);
-    this.memo?.attach(recorder);
+    this.results?.attach(client);
+    this.memo?.attach(client);
   }
 
   /** Waits for pending writes (each bounded), then closes what the kit opened. */

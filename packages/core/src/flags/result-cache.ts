@@ -17,6 +17,8 @@ export interface FlagRequest {
   distinctId: string;
   inputs: FlagInputs;
   deviceId: string | undefined;
+  /** Everything but the flag key, as one string: equal inputs give equal text (the memo's key). */
+  inputsKey: string;
 }
 
 /** The format version of a cached result; anything else is ignored and replaced. */
@@ -50,32 +52,113 @@ export interface FlagInputs {
   disableGeoip: boolean | undefined;
 }
 
-/** What the kit's own evaluation gives back: the answer, and whether asking PostHog failed. */
-export interface Evaluation {
+/**
+ * One flag's answer as the kit keeps it: the result, and the `$feature_flag_called`
+ * properties posthog-node built for it (undefined when there are none: the read ran out
+ * of time, or the flag was not evaluated). `failed`: asking PostHog failed.
+ */
+export interface FlagAnswer {
   result: CachedFlagResult | undefined;
+  event: Record<string, unknown> | undefined;
   failed: boolean;
+  /** A function of the local definitions and the inputs (the memo may keep it). */
+  local?: boolean | undefined;
+}
+
+/** What posthog-node's `evaluateFlags()` returns (a `FeatureFlagEvaluations`), as far as the kit reads it. */
+export interface EvaluatedFlags {
+  getFlag(key: string, options?: { sendFeatureFlagEvents?: boolean }): boolean | string | undefined;
+  getFlagPayload(key: string): unknown;
+  readonly keys: string[];
+}
+
+/** What the kit adds to a `$feature_flag_called` it sends: the context's properties, a fresh time. */
+interface Sending {
+  context: (() => Record<string, unknown> | undefined) | undefined;
+  evaluatedAt: number | undefined;
 }
 
 /**
- * posthog-node's client with a tap on `$feature_flag_called`: the result cache keeps the
- * properties posthog-node built on a miss and replays them, through the same per-distinct-id
- * dedupe, on a hit. `_captureFlagCalledEventIfNeeded` is posthog-node's own (protected);
- * a test fails if it changes, and without it the result cache turns itself off.
+ * posthog-node's client, with the kit's control over `$feature_flag_called`: flags are
+ * evaluated with posthog-node's `evaluateFlags()` and read from its snapshot, which hands
+ * the event it built to `_captureFlagCalledEventIfNeeded` synchronously. `readFlag`
+ * takes that event without sending it (the kit keeps it with the answer, for the caches
+ * and for the request); `sendFlagCalled` sends it through posthog-node's own dedupe, with
+ * the request's context. `_captureFlagCalledEventIfNeeded` is posthog-node's own
+ * (protected); a test fails if it changes, and without it the caches turn themselves off.
  */
 export class FlagRecordingPostHog extends PostHog {
-  /** @internal */
-  flagCallTap: ((params: FlagCalledParams) => void) | undefined;
   /** Whether `overrideFeatureFlags` set overrides (a cached answer must not hide them). */
   hasFlagOverrides = false;
+  /** posthog-node's `sendFeatureFlagEvent` option: whether reads send `$feature_flag_called` by default. */
+  readonly sendFlagEventsByDefault: boolean;
+  /** Set while `readFlag` takes an event instead of sending it. */
+  #taking: { params: FlagCalledParams | undefined } | undefined;
+  /** Set while `sendFlagCalled` sends one. */
+  #sending: Sending | undefined;
+  /** The kit's flag reader for this client (built on first use). @internal */
+  reader: unknown;
+
+  constructor(apiKey: string, options?: ConstructorParameters<typeof PostHog>[1]) {
+    super(apiKey, options);
+    this.sendFlagEventsByDefault =
+      (options as { sendFeatureFlagEvent?: boolean } | undefined)?.sendFeatureFlagEvent !== false;
+  }
 
   protected override _captureFlagCalledEventIfNeeded(params: FlagCalledParams): void {
-    this.flagCallTap?.(params);
+    const taking = this.#taking;
+    if (taking) {
+      taking.params = params;
+      return;
+    }
     super._captureFlagCalledEventIfNeeded(params as never);
   }
 
-  /** Records a cached answer's `$feature_flag_called`, deduped as posthog-node dedupes its own. @internal */
-  replayFlagCalled(params: FlagCalledParams): void {
-    super._captureFlagCalledEventIfNeeded(params as never);
+  /**
+   * A flag's value from a posthog-node snapshot, with the `$feature_flag_called` event
+   * posthog-node built for the read, not sent. @internal
+   */
+  readFlag(flags: EvaluatedFlags, key: string): FlagCalledParams | undefined {
+    const taking: { params: FlagCalledParams | undefined } = { params: undefined };
+    this.#taking = taking;
+    try {
+      flags.getFlag(key, { sendFeatureFlagEvents: true });
+    } finally {
+      this.#taking = undefined;
+    }
+    return taking.params;
+  }
+
+  /**
+   * Sends a `$feature_flag_called` through posthog-node's dedupe (once per user, flag and
+   * value), with the context's properties under posthog-node's, built only when sent. @internal
+   */
+  sendFlagCalled(
+    params: FlagCalledParams,
+    context?: () => Record<string, unknown> | undefined,
+    evaluatedAt?: number,
+  ): void {
+    this.#sending = { context, evaluatedAt };
+    try {
+      super._captureFlagCalledEventIfNeeded(params as never);
+    } finally {
+      this.#sending = undefined;
+    }
+  }
+
+  override capture(props: Parameters<PostHog['capture']>[0]): void {
+    const sending = this.#sending;
+    if (sending && props.event === '$feature_flag_called') {
+      this.#sending = undefined;
+      const own = props.properties;
+      const properties = { ...sending.context?.(), ...own };
+      if (sending.evaluatedAt !== undefined) {
+        properties.$feature_flag_evaluated_at = sending.evaluatedAt;
+      }
+      super.capture({ ...props, properties });
+      return;
+    }
+    super.capture(props);
   }
 
   override overrideFeatureFlags(overrides: Parameters<PostHog['overrideFeatureFlags']>[0]): void {
@@ -136,92 +219,16 @@ export function responseOf(result: CachedFlagResult | undefined): boolean | stri
   return result.enabled ? (result.variant ?? true) : false;
 }
 
-interface Recorder {
-  groups: Record<string, string> | undefined;
-  params: FlagCalledParams | undefined;
-  ambiguous: boolean;
-}
-
 /**
- * Matches posthog-node's `$feature_flag_called` calls to the evaluation that caused them,
- * so a cache can keep the exact properties and replay them on a hit. One per client.
+ * Whether an answer may be kept (result cache, memo): not when asking PostHog failed or the
+ * read ran out of time, not when posthog-node flagged an error other than "flag missing",
+ * and `undefined` only when PostHog said the flag does not exist.
  */
-export class FlagCallRecorder {
-  readonly client: FlagRecordingPostHog;
-  private readonly waiting = new Map<string, Recorder[]>();
-
-  constructor(client: FlagRecordingPostHog) {
-    this.client = client;
-    client.flagCallTap = (params) => this.tap(params);
-  }
-
-  /**
-   * Runs `evaluate` and returns its outcome with the `$feature_flag_called` properties
-   * posthog-node built for it (undefined when events are off, or when two concurrent
-   * evaluations of the same user and flag cannot be told apart).
-   */
-  async record<T>(
-    request: { key: string; distinctId: string; groups: Record<string, string> | undefined },
-    sendEvents: boolean,
-    evaluate: () => Promise<T>,
-  ): Promise<{ outcome: T; params: FlagCalledParams | undefined }> {
-    if (!sendEvents) return { outcome: await evaluate(), params: undefined };
-    const recorder: Recorder = { groups: request.groups, params: undefined, ambiguous: false };
-    const slot = `${request.distinctId}\u0000${request.key}`;
-    this.waiting.set(slot, [...(this.waiting.get(slot) ?? []), recorder]);
-    try {
-      const outcome = await evaluate();
-      return { outcome, params: recorder.ambiguous ? undefined : recorder.params };
-    } finally {
-      const left = (this.waiting.get(slot) ?? []).filter((r) => r !== recorder);
-      if (left.length > 0) this.waiting.set(slot, left);
-      else this.waiting.delete(slot);
-    }
-  }
-
-  /** Records a cached answer's `$feature_flag_called` through posthog-node's own dedupe. */
-  replay(
-    request: { key: string; distinctId: string; inputs: FlagInputs },
-    result: CachedFlagResult | undefined,
-    properties: Record<string, unknown>,
-  ): void {
-    this.client.replayFlagCalled({
-      distinctId: request.distinctId,
-      key: request.key,
-      response: responseOf(result),
-      groups: request.inputs.groups,
-      disableGeoip: request.inputs.disableGeoip,
-      properties,
-    });
-  }
-
-  private tap(params: FlagCalledParams): void {
-    const waiting = this.waiting.get(`${params.distinctId}\u0000${params.key}`);
-    if (!waiting) return;
-    // Group objects are made per call, so they tell concurrent misses apart; without
-    // groups, two misses for the same user and flag cannot be told apart: neither keeps
-    // its properties (the answers are still cached, and a hit that needs an event re-asks).
-    const mine = waiting.length === 1 ? waiting : waiting.filter((r) => r.groups === params.groups);
-    const only = mine.length === 1 ? mine[0] : undefined;
-    if (!only || only.params) {
-      for (const r of mine.length > 0 ? mine : waiting) r.ambiguous = true;
-      return;
-    }
-    only.params = params;
-  }
-}
-
-/** The properties to keep for an answer, or undefined when the answer must not be cached. */
-export function cacheable(
-  outcome: Evaluation,
-  params: FlagCalledParams | undefined,
-): { params: FlagCalledParams | undefined } | undefined {
-  if (outcome.failed) return undefined;
-  const matching = params?.response === responseOf(outcome.result) ? params : undefined;
-  const error = matching?.properties.$feature_flag_error;
-  if (error !== undefined && error !== 'flag_missing') return undefined;
-  if (outcome.result === undefined && error !== 'flag_missing') return undefined;
-  return { params: matching };
+export function cacheable(answer: FlagAnswer): boolean {
+  if (answer.failed || answer.event === undefined) return false;
+  const error = answer.event.$feature_flag_error;
+  if (error !== undefined && error !== 'flag_missing') return false;
+  return answer.result !== undefined || error === 'flag_missing';
 }
 
 /**
@@ -232,9 +239,10 @@ export function cacheable(
  *   group properties, `onlyEvaluateLocally`, `disableGeoip` and device id (canonical JSON,
  *   sorted keys, then SHA-256): 64 hex characters whatever the inputs, as its own hash tag
  *   (entries spread over a Redis Cluster's slots; a probe after a failure finds the node).
- * - A hit that must send `$feature_flag_called` replays the saved properties through
- *   posthog-node's own `_captureFlagCalledEventIfNeeded`: the same event, the same
- *   per-distinct-id dedupe. An entry saved without them (events were off) is a miss then.
+ * - The entry keeps the `$feature_flag_called` properties posthog-node built, whether or
+ *   not the read sent them; a hit sends them through posthog-node's own
+ *   `_captureFlagCalledEventIfNeeded` (same event, same per-distinct-id dedupe). So a
+ *   "no such flag" answer is cached with events off too.
  * - Not cached: answers from a failed request to PostHog, answers posthog-node flags with
  *   an error other than "flag missing", `undefined` unless PostHog said the flag is missing,
  *   and anything while `overrideFeatureFlags` is in force.
@@ -246,7 +254,7 @@ export class FlagResultCache {
   private readonly ttlMs: number;
   private readonly projectApiKey: string;
   private readonly host: string | undefined;
-  private recorder: FlagCallRecorder | undefined;
+  private client: FlagRecordingPostHog | undefined;
 
   constructor(
     store: GuardedStore,
@@ -259,9 +267,9 @@ export class FlagResultCache {
     this.host = options.host === undefined ? undefined : normalizeHost(options.host);
   }
 
-  /** Starts watching the client's `$feature_flag_called` calls. */
-  attach(recorder: FlagCallRecorder): void {
-    this.recorder = recorder;
+  /** Connects the cache to the client whose answers it keeps. */
+  attach(client: FlagRecordingPostHog): void {
+    this.client = client;
   }
 
   /** The cache key of an evaluation. */
@@ -288,27 +296,24 @@ export class FlagResultCache {
 
   /**
    * The answer from the cache, or from `evaluate` (posthog-node) on a miss, which is then
-   * stored; with the `$feature_flag_called` properties behind it (those posthog-node
-   * built on a miss, or the entry's on a hit), so a layer in front (the local
-   * evaluation memo) can keep them without recording the call again: two recordings of
-   * one call would look like two concurrent calls, and neither would keep them.
+   * stored with the `$feature_flag_called` properties posthog-node built for it, whether
+   * or not this read sends them (so "no such flag" is kept with events off too). A hit
+   * for a read that sends events needs those properties: an entry without them is a miss.
    */
   async evaluate(
     request: FlagRequest,
     sendEvents: boolean,
-    evaluate: () => Promise<Evaluation>,
-  ): Promise<{ outcome: Evaluation; params: FlagCalledParams | undefined }> {
-    const recorder = this.recorder;
-    if (!recorder || recorder.client.hasFlagOverrides) {
-      return { outcome: await evaluate(), params: undefined };
-    }
+    evaluate: () => Promise<FlagAnswer>,
+  ): Promise<FlagAnswer> {
+    const client = this.client;
+    if (!client || client.hasFlagOverrides) return evaluate();
     const { key, distinctId, inputs } = request;
     let cacheKey: string;
     try {
       cacheKey = await this.keyFor(key, distinctId, inputs, request.deviceId);
     } catch {
       // Inputs that are not JSON (a BigInt...): not cacheable.
-      return { outcome: await evaluate(), params: undefined };
+      return evaluate();
     }
     const read = await this.store.run('read flag result', (s) => readKey(s.keyv, cacheKey), {
       key: cacheKey,
@@ -317,36 +322,19 @@ export class FlagResultCache {
     const entry = read.ok ? parseEntry(read.value) : undefined;
     if (entry && (!sendEvents || entry.e)) {
       const result = entry.r ?? undefined;
-      if (sendEvents && entry.e) recorder.replay(request, result, { ...entry.e });
-      const params: FlagCalledParams | undefined = entry.e
-        ? {
-            distinctId,
-            key,
-            response: responseOf(result),
-            groups: inputs.groups,
-            disableGeoip: inputs.disableGeoip,
-            properties: { ...entry.e },
-          }
-        : undefined;
-      return { outcome: { result: result && { ...result }, failed: false }, params };
+      return { result, event: entry.e ? { ...entry.e } : undefined, failed: false };
     }
-
-    const { outcome, params } = await recorder.record(
-      { key, distinctId, groups: inputs.groups },
-      sendEvents,
-      evaluate,
-    );
-    const keep = read.ok ? cacheable(outcome, params) : undefined;
-    if (!keep) return { outcome, params };
+    const answer = await evaluate();
+    if (!read.ok || !cacheable(answer)) return answer;
     const value: ResultEntry = structuredClone({
       v: RESULT_FORMAT,
-      r: outcome.result ?? null,
-      e: keep.params ? keep.params.properties : null,
+      r: answer.result ?? null,
+      e: answer.event ?? null,
     });
     void this.store.run('write flag result', (s) => s.keyv.set(cacheKey, value, this.ttlMs), {
       key: cacheKey,
       write: true,
     });
-    return { outcome, params };
+    return answer;
   }
 }

@@ -1,5 +1,6 @@
 import type { PostHogApi } from '../api.ts';
 import { Scope } from '../context.ts';
+import { RequestFlags } from '../flags/snapshot.ts';
 import type { PostHogKit } from '../kit.ts';
 import type { KitParts } from '../operations.ts';
 import type { RequestSettingKey, ResolvedSettings } from '../settings.ts';
@@ -65,6 +66,7 @@ export class RequestScope<TRaw = unknown> extends Scope {
   #ids: BrowserIds | undefined;
   #tags: Properties | undefined;
   #tagsKey: string | undefined;
+  #flags: RequestFlags | undefined;
 
   constructor(
     resolved: Resolved<TRaw> | undefined,
@@ -81,6 +83,13 @@ export class RequestScope<TRaw = unknown> extends Scope {
   /** Inside a tracked request the sugar acts on its kit; inside a skipped one, on nothing. */
   override get api(): PostHogApi | undefined {
     return this.resolved ? this.resolved.kit : this.#inert;
+  }
+
+  /** The flags read in this request: consistent for its rest, on its events. */
+  override get flagReads(): RequestFlags | undefined {
+    if (!this.resolved) return undefined;
+    this.#flags ??= new RequestFlags();
+    return this.#flags;
   }
 
   /** The request's handle. */
