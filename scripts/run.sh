@@ -36,7 +36,15 @@ cmd="${1:-}"
 shift || true
 case "$cmd" in
   demo)
-    pnpm -s build >&2
+    # The build's ~150 lines only when it fails: the demo's output is the result.
+    build_log="$(mktemp)"
+    if ! pnpm -s build >"$build_log" 2>&1; then
+      cat "$build_log" >&2
+      rm -f "$build_log"
+      say "FAILED: the build (output above)"
+      exit 1
+    fi
+    rm -f "$build_log"
     exec node examples/worker/src/demo.ts "$@"
     ;;
   test)
