@@ -22,7 +22,12 @@ import type { ErrorReporter } from './errors.ts';
 import type { ExceptionPipeline } from './exception-pipeline.ts';
 import { markCaptured, wasCaptured } from './exceptions.ts';
 import type { FlagCaches, FlagRecordingPostHog } from './flags/index.ts';
-import { canonicalJson, type FlagInputs } from './flags/result-cache.ts';
+import {
+  canonicalJson,
+  type FlagAnswer,
+  type FlagInputs,
+  responseOf,
+} from './flags/result-cache.ts';
 import { FlagReader, FlagState, type FlagSubject, Snapshot } from './flags/snapshot.ts';
 import type { ResolvedSettings } from './settings.ts';
 import type { Transport } from './transport.ts';
@@ -300,6 +305,34 @@ function readIn(
   return new Snapshot(state);
 }
 
+/**
+ * One read that counts for the events (`featureEnabled`, `getFeatureFlag`), straight on
+ * the state: the request path's common case, without a snapshot or an async frame.
+ */
+function readValue(
+  parts: KitParts | undefined,
+  scope: Scope | undefined,
+  key: string,
+  options: FlagOptions | undefined,
+): FlagAnswer | Promise<FlagAnswer> {
+  if (!parts) return NO_ANSWER;
+  const state = stateIn(parts, scope, options, [key]);
+  const send = options?.sendFeatureFlagEvents;
+  const answer = state.answer(key, send);
+  if (answer instanceof Promise) {
+    return answer.then((a) => {
+      state.access(key, a, send);
+      return a;
+    });
+  }
+  state.access(key, answer, send);
+  return answer;
+}
+
+const NO_ANSWER: FlagAnswer = { result: undefined, event: undefined, failed: false };
+const enabledOf = (a: FlagAnswer) => a.result?.enabled ?? false;
+const valueOf = (a: FlagAnswer) => responseOf(a.result);
+
 // ----- the base of a kit and of a request's handle -----
 
 const noScope = (): Scope | undefined => undefined;
@@ -387,11 +420,23 @@ export abstract class ScopedApi implements PostHogApi {
   }
 
   featureEnabled(key: string, options?: FlagOptions): Promise<boolean> {
-    return readIn(this.#parts, this.#scope(), key, options).isEnabled(key, options);
+    try {
+      const answer = readValue(this.#parts, this.#scope(), key, options);
+      return answer instanceof Promise
+        ? answer.then(enabledOf)
+        : Promise.resolve(enabledOf(answer));
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   getFeatureFlag(key: string, options?: FlagOptions): Promise<FlagValue | undefined> {
-    return readIn(this.#parts, this.#scope(), key, options).getFlag(key, options);
+    try {
+      const answer = readValue(this.#parts, this.#scope(), key, options);
+      return answer instanceof Promise ? answer.then(valueOf) : Promise.resolve(valueOf(answer));
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   async getFeatureFlagResult(key: string, options?: FlagOptions): Promise<FlagResult | undefined> {

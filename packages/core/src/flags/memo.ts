@@ -18,7 +18,9 @@ const LOCALLY = 'Evaluated locally';
  * - At most `maxEntries` (oldest dropped first); nothing while flag overrides are set.
  */
 export class LocalEvaluationMemo {
-  private entries = new Map<string, FlagAnswer>();
+  /** By inputs, then flag key: the inputs string's hash, computed for the request's lookup, is reused. */
+  private entries = new Map<string, Map<string, FlagAnswer>>();
+  private count = 0;
   private generationStart = Date.now();
   private readonly maxAgeMs: number;
   private readonly maxEntries: number;
@@ -37,12 +39,13 @@ export class LocalEvaluationMemo {
   /** Drops everything remembered (new definitions). */
   forget(): void {
     this.entries = new Map();
+    this.count = 0;
     this.generationStart = Date.now();
   }
 
   /** How many answers are remembered. */
   get size(): number {
-    return this.entries.size;
+    return this.count;
   }
 
   /** The generation answers are kept in: an answer computed under an older one is not kept. */
@@ -58,18 +61,28 @@ export class LocalEvaluationMemo {
       this.forget();
       return undefined;
     }
-    return this.entries.get(`${request.key}\u0000${request.inputsKey}`);
+    return this.entries.get(request.inputsKey)?.get(request.key);
   }
 
   /** Keeps a local answer, unless the definitions changed while it was computed. */
   keep(request: FlagRequest, answer: FlagAnswer, generation: object): void {
     if (generation !== this.entries || this.client?.hasFlagOverrides) return;
     if (!(answer.local || answer.result?.reason === LOCALLY) || !cacheable(answer)) return;
-    if (this.entries.size >= this.maxEntries) {
-      const oldest = this.entries.keys().next().value;
-      if (oldest !== undefined) this.entries.delete(oldest);
+    if (this.count >= this.maxEntries) {
+      // The oldest inputs go first, with every flag remembered for them.
+      const [oldest, group] = this.entries.entries().next().value ?? [];
+      if (oldest !== undefined && group) {
+        this.entries.delete(oldest);
+        this.count -= group.size;
+      }
     }
-    this.entries.set(`${request.key}\u0000${request.inputsKey}`, {
+    let group = this.entries.get(request.inputsKey);
+    if (!group) {
+      group = new Map();
+      this.entries.set(request.inputsKey, group);
+    }
+    if (!group.has(request.key)) this.count++;
+    group.set(request.key, {
       result: answer.result && structuredClone(answer.result),
       event: answer.event,
       failed: false,
