@@ -55,34 +55,24 @@ class FastifyRequestInfo extends NodeRequestInfo<FastifyRequest> {
 /** The status Fastify's default error handler answers: the reply's own if set, else the error's 4xx/5xx, else 500. */
 function errorStatus(reply: FastifyReply, error: unknown): number {
   if (reply.statusCode !== 200) return reply.statusCode;
-  const { statusCode: a, status: b } = (error ?? {}) as { statusCode?: unknown; status?: unknown };
-  for (const code of [a, b])
+  const e = (error ?? {}) as { statusCode?: unknown; status?: unknown };
+  for (const code of [e.statusCode, e.status])
     if (typeof code === 'number' && code >= 400 && code <= 599) return code;
   return 500;
 }
 
+const info = (request: FastifyRequest) => new FastifyRequestInfo(request, request.raw);
+
 const plugin: FastifyPluginAsync<PostHogFastifyOptions> = async (app, options) => {
-  // prefix, logLevel and logSerializers are register()'s own options.
-  const {
-    closeTimeoutMs = 5000,
-    prefix,
-    logLevel,
-    logSerializers,
-    ...rest
-  } = options as PostHogFastifyOptions & RegisterOptions;
-  if (app.hasRequestDecorator('posthog')) {
-    throw new PostHogKitError(
-      'posthog plugin: already registered for these routes (here or in a parent scope); register it once',
-      'middleware',
-    );
-  }
-  const tracker = new RequestTracker<FastifyRequest>(rest, 'posthog plugin');
-  let used = false;
+  const { closeTimeoutMs = 5000, ...rest } = options;
+  // register()'s own options, not settings.
+  const { prefix, logLevel, logSerializers, ...settings } = rest as typeof rest & RegisterOptions;
+  const tracker = new RequestTracker<FastifyRequest>(settings, 'posthog plugin');
+  // Registered twice for the same routes, this fails at boot (Fastify decorates once).
   app.decorateRequest('posthog', null as unknown as PostHogHandle);
 
   app.addHook('onRequest', (request, reply, next) => {
-    const tracked = tracker.start(new FastifyRequestInfo(request, request.raw));
-    used = true;
+    const tracked = tracker.start(info(request));
     request.posthog = tracked.posthog;
     tracker.endWhenSent(tracked, reply.raw, () => request.routeOptions.url);
     tracker.run(tracked, next);
@@ -96,14 +86,12 @@ const plugin: FastifyPluginAsync<PostHogFastifyOptions> = async (app, options) =
   });
   // Before the error handler: the app's own setErrorHandler answers, unchanged.
   app.addHook('onError', (request, reply, error, next) => {
-    const tracked =
-      tracker.requestOf(request.posthog) ??
-      tracker.start(new FastifyRequestInfo(request, request.raw));
+    const tracked = tracker.requestOf(request.posthog) ?? tracker.start(info(request));
     tracker.captureError(tracked, error, errorStatus(reply, error));
     next();
   });
   app.addHook('onClose', async () => {
-    if (used && closeTimeoutMs > 0) await flushWithin(tracker.kit, closeTimeoutMs);
+    if (closeTimeoutMs > 0) await flushWithin(tracker.kit, closeTimeoutMs);
   });
 };
 
