@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fastifyRequestContext } from '@fastify/request-context';
+import { fastifyRequestContext, requestContext } from '@fastify/request-context';
 import {
   capture,
   createPostHogKit,
@@ -10,7 +10,11 @@ import {
   resetKit,
 } from '@posthog-kit/core';
 import { type PostHogEmulator, type RecordedEvent, startEmulator } from '@posthog-kit/testing';
-import Fastify, { type FastifyInstance, type RouteHandlerMethod } from 'fastify';
+import Fastify, {
+  type FastifyInstance,
+  type FastifyRequest,
+  type RouteHandlerMethod,
+} from 'fastify';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { getPostHog, posthog } from '../src/index.ts';
 
@@ -213,7 +217,10 @@ describe('the context through the lifecycle', () => {
       apps.push(app);
       const withContext = () =>
         app.register(fastifyRequestContext, {
-          defaultStoreValues: (request) => ({ tenant: String(request.headers['x-tenant']) }),
+          // Typed by hand: its types cannot see fastify in pnpm's layout (a devDependency of ours).
+          defaultStoreValues: (request: FastifyRequest) => ({
+            tenant: String(request.headers['x-tenant']),
+          }),
         });
       if (order === 'request-context first') {
         await withContext();
@@ -223,10 +230,10 @@ describe('the context through the lifecycle', () => {
         await withContext();
       }
       lifecycleApp(app);
-      app.post('/tenant', async (request) => {
+      app.post('/tenant', async () => {
         await sleep(1);
-        capture('handler', { properties: { tenant: request.requestContext.get('tenant') } });
-        return { tenant: request.requestContext.get('tenant') };
+        capture('handler', { properties: { tenant: requestContext.get('tenant') } });
+        return { tenant: requestContext.get('tenant') };
       });
       const url = await listen(app);
       const headers = { ...ID, 'x-tenant': 'acme', 'content-type': 'application/json' };
