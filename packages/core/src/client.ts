@@ -44,7 +44,7 @@ class KitClient extends FlagRecordingPostHog {
 
   #queueLength(message: unknown, route: string | undefined): number {
     const key = this.persistedQueueKeyForRoute(route ?? this.getQueueRouteKey(message as never));
-    return (this.getPersistedProperty<unknown[]>(key) ?? []).length;
+    return ((this.getPersistedProperty(key) as unknown[] | undefined) ?? []).length;
   }
 
   /** The queue's length after a flush (default route). */

@@ -30,7 +30,7 @@ import {
 } from './flags/result-cache.ts';
 import { FlagReader, FlagState, type FlagSubject, Snapshot } from './flags/snapshot.ts';
 import type { ResolvedSettings } from './settings.ts';
-import type { Transport } from './transport.ts';
+import { reportedByTransport, type Transport } from './transport.ts';
 import type { ExceptionMechanism, Groups, Properties } from './types.ts';
 
 /** A kit's working parts: what every operation needs. */
@@ -152,7 +152,12 @@ function requireId(
   what: string,
 ): distinctId is string {
   if (distinctId !== undefined && distinctId !== '') return true;
-  parts.errors.debug(`${what} skipped: no distinct id given and none in the context`);
+  // Once per cause and kit: anonymous traffic would say it on every call.
+  parts.errors.outage(
+    `no-distinct-id:${what}`,
+    undefined,
+    `${what} skipped: no distinct id given and none in the context (a flag answers its default); pass { distinctId }, run it in withContext({ distinctId }), or send posthog-js's X-POSTHOG-DISTINCT-ID header (see "Connecting posthog-js")`,
+  );
   return false;
 }
 
@@ -174,6 +179,8 @@ export async function flushParts(parts: KitParts): Promise<void> {
   try {
     await client.flush();
   } catch (error) {
+    // A refused batch the transport has said already (once per outage): raise mode still throws.
+    if (reportedByTransport(error) && parts.errors.mode !== 'raise') return;
     parts.errors.foreground('flush', error);
   }
 }
@@ -331,7 +338,7 @@ function readValue(
 
 const NO_ANSWER: FlagAnswer = { result: undefined, event: undefined, failed: false };
 const enabledOf = (a: FlagAnswer) => a.result?.enabled ?? false;
-const valueOf = (a: FlagAnswer) => responseOf(a.result);
+const answerValue = (a: FlagAnswer) => responseOf(a.result);
 
 // ----- the base of a kit and of a request's handle -----
 
@@ -433,7 +440,9 @@ export abstract class ScopedApi implements PostHogApi {
   getFeatureFlag(key: string, options?: FlagOptions): Promise<FlagValue | undefined> {
     try {
       const answer = readValue(this.#parts, this.#scope(), key, options);
-      return answer instanceof Promise ? answer.then(valueOf) : Promise.resolve(valueOf(answer));
+      return answer instanceof Promise
+        ? answer.then(answerValue)
+        : Promise.resolve(answerValue(answer));
     } catch (error) {
       return Promise.reject(error);
     }

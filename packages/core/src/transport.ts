@@ -119,8 +119,10 @@ export class Transport {
    * a moment for a project-key request to tell which one it is.
    */
   private rejected(endpoint: Endpoint, status: number): void {
-    if (endpoint !== 'definitions') return this.blame('project', status);
-    if (this.projectKeyOk) return this.blame('personal', status);
+    if (endpoint !== 'definitions' || this.projectKeyOk) {
+      this.blame(endpoint === 'definitions' ? 'personal' : 'project', status);
+      return;
+    }
     // A definitions request carries both keys: one empty batch (the project key's alone) tells which.
     this.probing ??= this.probe().then((ok) => {
       this.probing = undefined;
