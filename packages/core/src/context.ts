@@ -64,6 +64,11 @@ export class Scope {
     return this.#own.distinctId ?? this.derivedDistinctId() ?? this.#parent?.distinctId;
   }
 
+  /** An anonymous request's one personless id (its events tie together, no person made). */
+  get personlessId(): string | undefined {
+    return this.#parent?.personlessId;
+  }
+
   /** The session id: set here, else derived (a request's), else inherited. */
   get sessionId(): string | undefined {
     return this.#own.sessionId ?? this.derivedSessionId() ?? this.#parent?.sessionId;

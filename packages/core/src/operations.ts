@@ -49,6 +49,9 @@ export interface KitParts {
 /** The scope's own properties: its tags, session and device. */
 function contextProperties(scope: Scope): Properties {
   const props: Properties = scope.tags;
+  // posthog-python's list of the context's tag keys.
+  const keys = Object.keys(props);
+  if (keys.length > 0) props.$context_tags = keys;
   const sessionId = scope.sessionId;
   if (sessionId !== undefined) props.$session_id = sessionId;
   const deviceId = scope.deviceId;
@@ -99,20 +102,24 @@ export function captureIn(
 ): void {
   const client = parts.client;
   if (!client) return;
-  const distinctId = options?.distinctId ?? scope?.distinctId;
+  const known = options?.distinctId ?? scope?.distinctId;
+  const distinctId = known ?? scope?.personlessId;
   // The deprecated `sendFeatureFlags`: every flag of the user, read the kit's way, then the event.
   const legacy = options as { sendFeatureFlags?: boolean | undefined } | undefined;
-  if (legacy?.sendFeatureFlags && options?.flags === undefined && distinctId !== undefined) {
+  if (legacy?.sendFeatureFlags && options?.flags === undefined && known !== undefined) {
     const flags = snapshotIn(parts, scope, { distinctId, groups: options?.groups });
     const later: CaptureOptions = { ...options, flags };
     const send = () => captureIn(parts, scope, event, later);
     client.addPendingPromise(flags.all().then(send, send));
     return;
   }
+  const props = properties(parts, scope, distinctId, options);
+  // One personless id for all of an anonymous request's events, still without a person.
+  if (known === undefined && distinctId !== undefined) props.$process_person_profile = false;
   client.capture({
     event,
     distinctId: distinctId as string,
-    properties: properties(parts, scope, distinctId, options),
+    properties: props,
     groups: options?.groups ?? scope?.groups,
     timestamp: options?.timestamp,
     uuid: options?.uuid,
@@ -133,14 +140,11 @@ export function captureExceptionIn(
   if (!client || wasCaptured(error)) return undefined;
   const uuid = uuidv7();
   parts.exceptions.note(uuid, error, scope, mechanism);
-  const distinctId = options?.distinctId ?? scope?.distinctId;
-  client.captureException(
-    error,
-    distinctId,
-    properties(parts, scope, distinctId, options),
-    uuid,
-    nodeFlags(options?.flags),
-  );
+  const known = options?.distinctId ?? scope?.distinctId;
+  const distinctId = known ?? scope?.personlessId;
+  const props = properties(parts, scope, distinctId, options);
+  if (known === undefined && distinctId !== undefined) props.$process_person_profile = false;
+  client.captureException(error, distinctId, props, uuid, nodeFlags(options?.flags));
   // After the call: posthog-node itself skips errors that carry the mark.
   markCaptured(error);
   return uuid;

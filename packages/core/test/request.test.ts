@@ -449,6 +449,34 @@ describe('hooks that throw', () => {
   });
 });
 
+describe('an anonymous request', () => {
+  it('all its events share one personless id, none makes a person; $context_tags lists the tag keys', async () => {
+    const t = tracker({ captureViews: true, extraTags: () => ({ tenant: 'acme' }) });
+    await serve(t, { path: '/anon/1' }, () => {
+      capture('first');
+      capture('second');
+      throw new Error('anonymous failure');
+    });
+    await serve(t, { path: '/anon/2' }, () => capture('other_request'));
+    const events = await flushed();
+    const first = events.filter((e) => e.properties.$request_path === '/anon/1');
+    expect(first.map((e) => e.event).sort()).toEqual([
+      '$exception',
+      '$pageview',
+      'first',
+      'second',
+    ]);
+    expect(new Set(first.map((e) => e.distinctId)).size).toBe(1);
+    for (const e of first) expect(e.properties.$process_person_profile).toBe(false);
+    const second = events.filter((e) => e.properties.$request_path === '/anon/2');
+    expect(second).toHaveLength(2);
+    expect(second[0]?.distinctId).not.toBe(first[0]?.distinctId);
+    expect(events.find((e) => e.event === 'first')?.properties.$context_tags).toEqual(
+      expect.arrayContaining(['$request_path', 'tenant']),
+    );
+  });
+});
+
 describe('hook results that throw when read', () => {
   it('a Proxy whose ownKeys throws, a throwing getter: the request and view capture go on', async () => {
     const logger = memoryLogger();

@@ -1,3 +1,4 @@
+import { uuidv7 } from 'posthog-node';
 import type { PostHogApi } from '../api.ts';
 import { Scope } from '../context.ts';
 import { RequestFlags } from '../flags/snapshot.ts';
@@ -66,6 +67,7 @@ export class RequestScope<TRaw = unknown> extends Scope {
   #ids: BrowserIds | undefined;
   #tags: Properties | undefined;
   #tagsKey: string | undefined;
+  #personless: string | undefined;
   #flags: RequestFlags | undefined;
 
   constructor(
@@ -90,6 +92,12 @@ export class RequestScope<TRaw = unknown> extends Scope {
     if (!this.resolved) return undefined;
     this.#flags ??= new RequestFlags();
     return this.#flags;
+  }
+
+  override get personlessId(): string | undefined {
+    if (!this.resolved) return undefined;
+    this.#personless ??= uuidv7();
+    return this.#personless;
   }
 
   /** The request's handle. */
