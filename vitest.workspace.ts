@@ -24,6 +24,7 @@ export const projects: TestProjectInlineConfiguration[] = [
   { extends: true, test: { name: 'browser', root: 'browser' } },
   { extends: true, test: { name: 'example-worker', root: 'examples/worker' } },
   { extends: true, test: { name: 'example-express', root: 'examples/express' } },
+  { extends: true, test: { name: 'example-nestjs', root: 'examples/nestjs' } },
   { extends: true, test: { name: 'example-koa', root: 'examples/koa' } },
   { extends: true, test: { name: 'example-fastify', root: 'examples/fastify' } },
   {

@@ -19,6 +19,8 @@ const FRAMEWORKS: Record<string, Config[]> = {
   express: ['bare', 'context', 'work', 'posthog-context', 'posthog-work', 'als-floor'],
   koa: ['bare', 'context', 'work', 'als-floor'],
   hono: ['bare', 'context', 'work', 'posthog-context', 'posthog-work'],
+  nestjs: ['bare', 'context', 'work', 'posthog-context', 'posthog-work', 'als-floor'],
+  'nestjs-fastify': ['bare', 'context', 'work', 'posthog-context', 'posthog-work'],
   h3: ['bare', 'context', 'work'],
   fastify: ['bare', 'context', 'work', 'als-floor'],
 };

@@ -9,6 +9,7 @@ import { fastifyBridge } from '../../packages/fastify/test/bridge.ts';
 import { h3Bridge } from '../../packages/h3/test/bridge.ts';
 import { honoBridge } from '../../packages/hono/test/bridge.ts';
 import { koaBridge } from '../../packages/koa/test/bridge.ts';
+import { nestExpressBridge, nestFastifyBridge } from '../../packages/nestjs/test/bridge.ts';
 
 const run = promisify(execFile);
 
@@ -19,6 +20,8 @@ export const bridges: AdapterBridge[] = [
   honoBridge,
   h3Bridge,
   fastifyBridge,
+  nestExpressBridge,
+  nestFastifyBridge,
 ];
 
 export interface LoadResult {

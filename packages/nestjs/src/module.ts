@@ -1,34 +1,39 @@
 // The module: the kit and a RequestTracker from the options (at injection time, so
 // forRootAsync's factory can read configuration), the kit as a provider (a test's override
-// is what the requests report to), the middleware on every route, the interceptor app-wide,
-// and the kit's shutdown in Nest's own lifecycle.
+// is what the requests report to), the HTTP adapter's request hook, the interceptor
+// app-wide, and the kit flushed in Nest's own shutdown.
 import type { IncomingMessage } from 'node:http';
 import {
   type DynamicModule,
   type FactoryProvider,
   Inject,
-  type MiddlewareConsumer,
   type ModuleMetadata,
-  type NestModule,
   type OnApplicationShutdown,
+  type OnModuleInit,
+  Optional,
 } from '@nestjs/common';
-import { APP_INTERCEPTOR } from '@nestjs/core';
+import { APP_INTERCEPTOR, HttpAdapterHost } from '@nestjs/core';
 import {
-  getKit,
+  flushWithin,
   type MiddlewareOptions,
   PostHogKit,
   RequestTracker,
   requestOptions,
-  resetKit,
 } from '@posthog-kit/core';
-import { RequestInterceptor, requestMiddleware } from './request.ts';
+import { type RequestHook, RequestInterceptor, requestHook } from './request.ts';
 
 /**
  * Options of `PostHogModule.forRoot()`: a kit, or settings for the default kit (else the
  * environment's `POSTHOG_*`), plus request options. Hooks get Node's request as `req.raw`
  * (Express's `req` on Express).
  */
-export type PostHogModuleOptions = MiddlewareOptions<IncomingMessage>;
+export type PostHogModuleOptions = MiddlewareOptions<IncomingMessage> & {
+  /**
+   * How long Nest's shutdown waits for the kit to send what it queued (0: it does not wait).
+   * @default 5000
+   */
+  closeTimeoutMs?: number | undefined;
+};
 
 /** Options of `PostHogModule.forRootAsync()`: the options from a factory with injected dependencies. */
 export interface PostHogModuleAsyncOptions {
@@ -45,20 +50,19 @@ export interface PostHogModuleAsyncOptions {
 
 type Tracker = RequestTracker<IncomingMessage>;
 
-/** What the options made: their tracker, and whether its kit came from settings or the environment. */
+/** What the options made: their tracker (and kit). */
 interface Made {
-  options: PostHogModuleOptions;
+  options: MiddlewareOptions<IncomingMessage>;
   tracker: Tracker;
-  /** The default kit, made from settings or the environment: the module shuts it down. */
-  ownsKit: boolean;
+  closeTimeoutMs: number;
 }
 
 const MADE = Symbol('posthog-kit.nestjs.made');
 const TRACKER = Symbol('posthog-kit.nestjs.tracker');
 
-function make(options: PostHogModuleOptions = {}): Made {
+function make({ closeTimeoutMs = 5000, ...options }: PostHogModuleOptions = {}): Made {
   const tracker = new RequestTracker<IncomingMessage>(options, 'PostHogModule');
-  return { options, tracker, ownsKit: options.kit === undefined };
+  return { options, tracker, closeTimeoutMs };
 }
 
 /** The tracker the requests use: the options' own, unless the PostHogKit provider was overridden. */
@@ -71,13 +75,15 @@ const trackerFor = (made: Made, kit: PostHogKit): Tracker =>
  * PostHog for a Nest app, on Express or Fastify: `imports: [PostHogModule.forRoot()]`. Global:
  * `PostHogKit` is injectable everywhere.
  */
-export class PostHogModule implements NestModule, OnApplicationShutdown {
+export class PostHogModule implements OnModuleInit, OnApplicationShutdown {
   readonly #made: Made;
   readonly #tracker: Tracker;
+  readonly #adapterHost: HttpAdapterHost | undefined;
 
-  constructor(made: Made, tracker: Tracker) {
+  constructor(made: Made, tracker: Tracker, adapterHost: HttpAdapterHost | undefined) {
     this.#made = made;
     this.#tracker = tracker;
+    this.#adapterHost = adapterHost;
   }
 
   /** Settings from code (else `POSTHOG_*`), or `{ kit }`, plus request options. */
@@ -97,30 +103,36 @@ export class PostHogModule implements NestModule, OnApplicationShutdown {
     });
   }
 
-  configure(consumer: MiddlewareConsumer): void {
-    consumer.apply(requestMiddleware(this.#tracker)).forRoutes('*');
+  /**
+   * The context starts in the HTTP adapter's request hook: before any middleware (app.use()'s
+   * included), on Express and Fastify alike, for less than a Nest middleware costs. An app
+   * without an HTTP server (a testing module, a microservice) has none.
+   */
+  onModuleInit(): void {
+    const adapter = this.#adapterHost?.httpAdapter;
+    if (!adapter) return;
+    // A hook the app set first keeps running, inside the request's context.
+    const previous = (adapter as unknown as { onRequestHook?: RequestHook }).onRequestHook;
+    adapter.setOnRequestHook(requestHook(this.#tracker, previous));
   }
 
   /**
-   * After Nest closed the server, so the last requests' events are queued: the kit the
-   * module made is shut down (and forgotten, so the next app gets a fresh one); a kit you
-   * gave (or a test's override) is flushed and stays yours.
+   * After Nest closed the server, so the last requests have captured what they capture
+   * (after a SIGTERM too, when core's signal hook has already shut the default kit down):
+   * what the kit queued is sent. A flush, not a shutdown, as core's `flushWithin` says why.
    */
   async onApplicationShutdown(): Promise<void> {
-    const used = this.#tracker.kit;
-    const made = this.#made.tracker.kit;
-    const flush = (kit: PostHogKit) =>
-      kit.flush().catch((error: unknown) => kit.errors.background('flush', error));
-    if (used !== made || !this.#made.ownsKit) await flush(used);
-    if (!this.#made.ownsKit) return;
-    // Core's signal hook may have shut it down at SIGTERM, while requests were finishing.
-    const early = made.isShutdown;
-    await (getKit() === made ? resetKit() : made.shutdown());
-    if (early) await flush(made);
+    const { tracker, closeTimeoutMs } = this.#made;
+    if (closeTimeoutMs <= 0) return;
+    // A test's override, and the default kit the settings made (the sugar outside requests).
+    const kits = new Set([this.#tracker.kit, tracker.kit]);
+    await Promise.all([...kits].map((kit) => flushWithin(kit, closeTimeoutMs)));
   }
 }
 Inject(MADE)(PostHogModule, undefined, 0);
 Inject(TRACKER)(PostHogModule, undefined, 1);
+Optional()(PostHogModule, undefined, 2);
+Inject(HttpAdapterHost)(PostHogModule, undefined, 2);
 
 function dynamicModule(
   imports: NonNullable<ModuleMetadata['imports']>,

@@ -1,6 +1,7 @@
-// The request half: Nest's middleware starts the request's context before guards, pipes,
-// handlers and filters run (on Express and on Fastify, whose middleware gets Node's request);
-// the interceptor reports errors before any exception filter can answer or swallow them.
+// The request half: the HTTP adapter's request hook (Express's first middleware, Fastify's
+// first onRequest hook) starts the request's context before any middleware, guard, pipe,
+// handler or filter runs; the interceptor reports errors before any exception filter can
+// answer or swallow them.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   type CallHandler,
@@ -37,23 +38,23 @@ interface PlatformRequest {
 const text = (value: unknown) => (typeof value === 'string' && value !== '' ? value : undefined);
 
 class NestRequest extends NodeRequestInfo<IncomingMessage> {
-  /** Express's `req` (Node's request itself), or Fastify's `request` once the interceptor saw it. */
+  /** Express's `req` (Node's request itself) or Fastify's `request`. */
   platform: PlatformRequest;
 
-  constructor(raw: IncomingMessage) {
+  constructor(raw: IncomingMessage, platform: PlatformRequest) {
     super(raw, raw);
-    this.platform = raw as PlatformRequest;
+    this.platform = platform;
   }
 
   get #node(): PlatformRequest {
     return this.raw as PlatformRequest;
   }
 
-  // originalUrl: Express's, or what @fastify/middie kept before Nest's middleware cut req.url.
+  // originalUrl: Express's, or what @fastify/middie keeps when a middleware cuts req.url.
   protected get target() {
     return text(this.#node.originalUrl) ?? text(this.raw.url) ?? '/';
   }
-  // Both frameworks' getters honour their proxy settings; middie copies Fastify's onto `raw`.
+  // Both frameworks' getters honour their proxy settings (`trust proxy`, `trustProxy`).
   protected get protocol() {
     return (
       text(this.platform.protocol) ??
@@ -79,35 +80,34 @@ class NestRequest extends NodeRequestInfo<IncomingMessage> {
   }
 }
 
-interface Slot {
-  tracked: TrackedRequest;
-  info: NestRequest;
-}
-
-// On Node's request, shared by the ESM and CJS copies of this package.
+// The request's tracking, on Node's request; shared by the ESM and CJS copies of this package.
 const SLOT = Symbol.for('posthog-kit.nestjs.request');
-type WithSlot = { [SLOT]?: Slot };
+type WithSlot = { [SLOT]?: TrackedRequest };
 
 /** Node's request behind a platform's: Fastify's `request.raw`, Express's `req` itself. */
 const nodeRequest = (req: unknown) =>
   ((req as PlatformRequest).raw ?? req) as IncomingMessage & WithSlot;
 
-function start(tracker: RequestTracker<IncomingMessage>, req: unknown, res: unknown): Slot {
+function start(tracker: RequestTracker<IncomingMessage>, req: unknown, res: unknown) {
   const raw = nodeRequest(req);
-  const info = new NestRequest(raw);
-  const slot: Slot = { tracked: tracker.start(info), info };
-  raw[SLOT] = slot;
+  const info = new NestRequest(raw, req as PlatformRequest);
+  const tracked = tracker.start(info);
+  raw[SLOT] = tracked;
   const response = ((res as { raw?: unknown }).raw ?? res) as ServerResponse;
-  tracker.endWhenSent(slot.tracked, response, () => info.route());
-  return slot;
+  tracker.endWhenSent(tracked, response, () => info.route());
+  return tracked;
 }
 
-/** The middleware `PostHogModule` applies to every route. */
-export function requestMiddleware(tracker: RequestTracker<IncomingMessage>) {
-  return function posthogMiddleware(req: unknown, res: unknown, next: () => void): void {
+/** A hook for `httpAdapter.setOnRequestHook()`: `done` continues the request inside its context. */
+export type RequestHook = (req: unknown, res: unknown, done: (error?: Error) => void) => unknown;
+
+/** The request hook `PostHogModule` sets, in front of one the app had set. */
+export function requestHook(tracker: RequestTracker<IncomingMessage>, then?: RequestHook) {
+  return function posthogRequestHook(this: unknown, req: unknown, res: unknown, done: () => void) {
     // Already tracked: a second PostHogModule in the app.
-    const slot = nodeRequest(req)[SLOT];
-    tracker.run(slot?.tracked ?? start(tracker, req, res).tracked, next);
+    const tracked = nodeRequest(req)[SLOT] ?? start(tracker, req, res);
+    const next = then ? () => then.call(this, req, res, done) : done;
+    return tracker.run(tracked, next);
   };
 }
 
@@ -132,16 +132,14 @@ export class RequestInterceptor implements NestInterceptor {
     const tracker = this.#tracker;
     const http = context.switchToHttp();
     const req = http.getRequest<unknown>();
-    const slot = nodeRequest(req)[SLOT] ?? start(tracker, req, http.getResponse());
-    slot.info.platform = req as PlatformRequest;
-    const { tracked } = slot;
+    const tracked = nodeRequest(req)[SLOT] ?? start(tracker, req, http.getResponse());
     const handled = next
       .handle()
       .pipe(
         tap({ error: (error: unknown) => tracker.captureError(tracked, error, statusOf(error)) }),
       );
     if (tracker.kit.context.current()) return handled;
-    // No context here (the middleware did not run, or a custom storage lost it): enter it.
+    // No context here (another request hook replaced ours, a custom storage lost it): enter it.
     return new Observable((subscriber) =>
       tracker.run(tracked, () => handled.subscribe(subscriber)),
     );
@@ -153,8 +151,8 @@ export class RequestInterceptor implements NestInterceptor {
  * in guards, filters and middleware. Throws when `PostHogModule` is not in the app.
  */
 export function getPostHog(request: object): PostHogHandle {
-  const slot = nodeRequest(request)[SLOT];
-  if (slot) return slot.tracked.posthog;
+  const tracked = nodeRequest(request)[SLOT];
+  if (tracked) return tracked.posthog;
   throw new PostHogKitError(
     'getPostHog(request): no PostHog handle on this request; import PostHogModule.forRoot() in the app module',
     'middleware',

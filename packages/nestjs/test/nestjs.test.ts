@@ -242,10 +242,15 @@ function appModule(posthog: PostHogModuleOptions | false, extra: { appFilter?: b
 }
 
 describe.each(platforms)('Nest on $name', (platform) => {
-  it('the context holds in middleware, guards, interceptors, pipes, handlers, services and filters', async () => {
-    const { app, url } = await listen(appModule({ kit }), platform, (a) =>
-      a.useGlobalFilters(new SwallowFilter(a.get(HttpAdapterHost))),
-    );
+  it('the context holds in app.use() and Nest middleware, guards, interceptors, pipes, handlers, services and filters', async () => {
+    const { app, url } = await listen(appModule({ kit }), platform, (a) => {
+      a.useGlobalFilters(new SwallowFilter(a.get(HttpAdapterHost)));
+      // Middleware of the platform, before Nest's own.
+      a.use((_req: unknown, _res: unknown, next: () => void) => {
+        capture('app_use_event');
+        next();
+      });
+    });
     try {
       const headers = { 'x-posthog-distinct-id': 'nest-user', 'x-posthog-session-id': 's-1' };
       expect(await (await fetch(`${url}/items/7?tab=1`, { headers })).json()).toEqual({
@@ -259,6 +264,7 @@ describe.each(platforms)('Nest on $name', (platform) => {
       });
       const all = await events();
       const names = [
+        'app_use_event',
         'middleware_event',
         'guard_event',
         'guard_slot',
