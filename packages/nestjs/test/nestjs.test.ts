@@ -242,9 +242,14 @@ function appModule(posthog: PostHogModuleOptions | false, extra: { appFilter?: b
 }
 
 describe.each(platforms)('Nest on $name', (platform) => {
-  it('the context holds in app.use() and Nest middleware, guards, interceptors, pipes, handlers, services and filters', async () => {
+  it('the context holds in request hooks, app.use() and Nest middleware, guards, interceptors, pipes, handlers, services and filters', async () => {
     const { app, url } = await listen(appModule({ kit }), platform, (a) => {
       a.useGlobalFilters(new SwallowFilter(a.get(HttpAdapterHost)));
+      // A request hook of the app's own: it still runs, inside the request's context.
+      a.getHttpAdapter().setOnRequestHook((_req: unknown, _res: unknown, done: () => void) => {
+        capture('app_hook_event');
+        done();
+      });
       // Middleware of the platform, before Nest's own.
       a.use((_req: unknown, _res: unknown, next: () => void) => {
         capture('app_use_event');
@@ -264,6 +269,7 @@ describe.each(platforms)('Nest on $name', (platform) => {
       });
       const all = await events();
       const names = [
+        'app_hook_event',
         'app_use_event',
         'middleware_event',
         'guard_event',
