@@ -8,6 +8,7 @@ import {
   RequestTracker,
 } from '@posthog-kit/core';
 import type { Context, MiddlewareHandler } from 'hono';
+import { routePath } from 'hono/route';
 
 export * from '@posthog-kit/core';
 
@@ -76,12 +77,12 @@ export function posthog(options: PostHogHonoOptions = {}): MiddlewareHandler<Pos
   return async function posthogMiddleware(c, next) {
     const tracked = tracker.start(new HonoRequest(c, getConnInfo));
     c.set('posthog', tracked.posthog);
-    // The pattern of a later route that answered (hono/route's routePath(c) needs Hono >= 4.8).
+    // The pattern of a later route that answered.
     const ownIndex = c.req.routeIndex;
     await tracker.runAsync(tracked, next, {
       status: () => c.res.status,
       error: () => c.error,
-      route: () => (c.req.routeIndex === ownIndex ? undefined : c.req.routePath),
+      route: () => (c.req.routeIndex === ownIndex ? undefined : routePath(c)),
     });
   };
 }

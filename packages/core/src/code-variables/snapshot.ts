@@ -4,6 +4,10 @@
 // happens when the error is captured, with the rules of the capturing context.
 import type { types as UtilTypes } from 'node:util';
 
+// Error.isError (Node 24+; util.types.isNativeError is deprecated); proxies are handled before this, so instanceof runs no trap.
+const isError: (x: unknown) => boolean =
+  (Error as { isError?: (x: unknown) => boolean }).isError ?? ((x) => x instanceof Error);
+
 /** A string over this many characters is never scanned nor sent (posthog-python's figure). */
 export const MAX_STRING_LENGTH = 2_048;
 /** Nesting kept below a variable: its value, then three levels of children. */
@@ -266,7 +270,7 @@ export class Snapshotter {
         }
       }
       if (t.isRegExp(o)) return leaf(`/${String(regexpSource?.call(o))}/`);
-      if (t.isNativeError(o)) return leaf(this.errorText(o));
+      if (isError(o)) return leaf(this.errorText(o));
       if (t.isPromise(o)) return leaf('[Promise]');
       if (t.isWeakMap(o)) return leaf('[WeakMap]');
       if (t.isWeakSet(o)) return leaf('[WeakSet]');
