@@ -137,6 +137,33 @@ describe.skipIf(!redisUrl)(
       expect(await until(off, POLL_MS * 10)).toBe(true);
     });
 
+    it("a poll that changes nothing reads the small stamp, not the data: the reader's memo survives it", async ({
+      expect,
+      onTestFinished,
+    }) => {
+      const { emulator, reference, relay, reader } = await fixture(onTestFinished);
+      relay();
+      const kit = reader();
+      expect(await answersOf(kit)).toEqual(reference);
+      const memo = flagsOf(kit)?.memo;
+      const remembered = memo?.size ?? 0;
+      expect(remembered).toBeGreaterThan(0);
+      // Five polls, each confirmed by the relay (304s): nothing reloaded, nothing forgotten.
+      await sleep(POLL_MS * 5);
+      expect(memo?.size).toBe(remembered);
+      expect(flagsOf(kit)?.status().ageMs).toBeLessThan(POLL_MS * 3);
+      // A change is read at the next poll, and the memo starts again.
+      emulator.setFlags([
+        ...FLAGS.filter((f) => f.key !== 'everyone'),
+        flag('everyone', { active: false }),
+      ]);
+      const off = async () =>
+        (await kit.getFeatureFlag('everyone', { distinctId: 'u', onlyEvaluateLocally: true })) ===
+        false;
+      expect(await until(off, POLL_MS * 10)).toBe(true);
+      expect(memo?.size).toBeLessThan(remembered);
+    });
+
     it('an empty store: said once, answered as posthog-node answers without definitions, until a relay publishes', async ({
       expect,
       onTestFinished,

@@ -11,6 +11,7 @@ import {
   processIdentity,
   randomToken,
   readKey,
+  sha256Hex,
 } from './store.ts';
 
 /** The format version of the shared entry; another version is foreign and gets replaced. */
@@ -26,7 +27,35 @@ export interface SharedDefinitionsEntry {
   savedAt: number;
   /** Who published it (`<hostname>/<pid>`); absent in entries of older kits. */
   by?: string | undefined;
+  /** A hash of `data`, the same as the stamp's; absent in entries of older kits. */
+  hash?: string | undefined;
   data: FlagDefinitionCacheData;
+}
+
+/**
+ * What is stored under `<prefix>:{<scope>}:stamp`: written with every publish, read by
+ * every follower at every poll instead of the whole data, which it reads only when the
+ * hash differs from what it holds (a follower's poll costs a few dozen bytes, and its
+ * local evaluation memo survives polls that change nothing).
+ */
+export interface SharedDefinitionsStamp {
+  v: typeof DEFINITIONS_FORMAT;
+  savedAt: number;
+  hash: string;
+  by?: string | undefined;
+}
+
+function parseStamp(value: unknown): SharedDefinitionsStamp | undefined {
+  const v = value as Partial<SharedDefinitionsStamp> | null | undefined;
+  if (typeof v !== 'object' || v === null || v.v !== DEFINITIONS_FORMAT) return undefined;
+  if (typeof v.savedAt !== 'number' || typeof v.hash !== 'string') return undefined;
+  if (v.by !== undefined && typeof v.by !== 'string') return undefined;
+  return v as SharedDefinitionsStamp;
+}
+
+/** The hash the stamp carries: a short SHA-256 of the data's JSON. */
+async function hashOf(data: FlagDefinitionCacheData): Promise<string> {
+  return (await sha256Hex(JSON.stringify(data))).slice(0, 32);
 }
 
 /** Where definitions come from: `poll` fetches them (with the personal key), `store` only reads the shared store. */
@@ -59,6 +88,7 @@ export function parseEntry(value: unknown): SharedDefinitionsEntry | undefined {
     return undefined;
   }
   if (value.by !== undefined && typeof value.by !== 'string') return undefined;
+  if (value.hash !== undefined && typeof value.hash !== 'string') return undefined;
   const data = value.data;
   if (!isObject(data) || !Array.isArray(data.flags) || !isObject(data.cohorts)) return undefined;
   const mapping = data.group_type_mapping ?? data.groupTypeMapping ?? {};
@@ -132,6 +162,8 @@ export class SharedFlagDefinitions implements FlagDefinitionCacheProvider {
   private readonly ready: Promise<(DefinitionKeys & { lease: Lease }) | undefined>;
   /** What posthog-node holds in memory, when the kit knows it. */
   private held: FlagDefinitionCacheData | undefined;
+  /** The hash of `held`, once known (compared with the stamp's). */
+  private heldHash: string | undefined;
   /** Whether posthog-node's ETag belongs to `held` (it came from a 200 this process saw). */
   private etagMatchesHeld = false;
   /** How the current load goes: as the leader, on its own (store failing), or reading. */
@@ -141,6 +173,8 @@ export class SharedFlagDefinitions implements FlagDefinitionCacheProvider {
   /** The stash is older than a poll: fetch right after handing it over. */
   private refreshAfterStash = false;
   private renewTimer: ReturnType<typeof setInterval> | undefined;
+  /** When this process last renewed (or took) the lease. */
+  private renewedAt = 0;
   private takeoverTimer: ReturnType<typeof setTimeout> | undefined;
   private reload: (() => Promise<void>) | undefined;
   private stopped = false;
@@ -239,13 +273,17 @@ export class SharedFlagDefinitions implements FlagDefinitionCacheProvider {
       }
       return this.adopt(stash);
     }
-    let entry = await this.read();
+    const shared = await this.readShared();
+    // Nothing new: posthog-node keeps what it holds (and its memo what it remembers).
+    if (shared.unchanged) return this.touch(shared.unchanged);
+    let entry = shared.entry;
     if (!entry && !this.loadedOnce && this.mode === 'reader') entry = await this.waitForLeader();
     return entry ? this.adopt(entry) : undefined;
   }
 
   onFlagDefinitionsReceived(data: FlagDefinitionCacheData): void {
     this.held = data;
+    this.heldHash = undefined;
     this.etagMatchesHeld = true;
     this.loadedOnce = true;
     this.confirm(this.mode === 'leader' ? 'leader' : 'own-fetch');
@@ -291,6 +329,7 @@ export class SharedFlagDefinitions implements FlagDefinitionCacheProvider {
       } else if (res.ok && this.mode === 'reader') {
         // Fetched by itself (nothing shared yet): posthog-node does not publish this one.
         this.held = undefined;
+        this.heldHash = undefined;
         this.etagMatchesHeld = false;
         this.loadedOnce = true;
         this.origin = 'own-fetch';
@@ -306,30 +345,36 @@ export class SharedFlagDefinitions implements FlagDefinitionCacheProvider {
   /** Store-only: the shared copy if it is fresh enough; else keep ours while young, else none. */
   private async readOnly(): Promise<FlagDefinitionCacheData | undefined> {
     const ready = await this.ready;
-    let entry = await this.read();
-    if (!entry && !this.loadedOnce && !this.store.failing) entry = await this.waitForLeader();
+    const shared = await this.readShared();
+    let entry = shared.entry;
+    if (!entry && !shared.unchanged && !this.loadedOnce && !this.store.failing) {
+      entry = await this.waitForLeader();
+    }
     const now = Date.now();
-    if (entry && now - entry.savedAt <= this.maxAgeMs) {
+    const savedAt = shared.unchanged?.savedAt ?? entry?.savedAt;
+    if (savedAt !== undefined && now - savedAt <= this.maxAgeMs) {
       if (this.stale) {
         this.stale = false;
         if (this.options.errors.recovered('flag-definitions:stale')) {
           this.options.errors.warn(
-            `shared flag definitions are fresh again (${seconds(now - entry.savedAt)} old): flags are evaluated locally from them`,
+            `shared flag definitions are fresh again (${seconds(now - savedAt)} old): flags are evaluated locally from them`,
           );
         }
       }
-      return this.adopt(entry);
+      if (shared.unchanged) return this.touch(shared.unchanged);
+      if (entry) return this.adopt(entry);
     }
     // Nothing fresh in the store: what this process holds still serves while young enough.
     if (this.origin && this.confirmedAt !== undefined && now - this.confirmedAt <= this.maxAgeMs) {
       return undefined;
     }
     const where = ready ? `under "${ready.data}"` : 'in the store';
-    const why = entry
-      ? `shared flag definitions ${where} are ${seconds(now - entry.savedAt)} old, past the max age (POSTHOG_FLAG_DEFINITIONS_MAX_AGE, ${seconds(this.maxAgeMs)}): nothing keeps them fresh`
-      : this.store.failing
-        ? `the flag definitions store is failing and the definitions this process holds are past the max age (POSTHOG_FLAG_DEFINITIONS_MAX_AGE, ${seconds(this.maxAgeMs)})`
-        : `no shared flag definitions ${where}: nothing has published them`;
+    const why =
+      savedAt !== undefined
+        ? `shared flag definitions ${where} are ${seconds(now - savedAt)} old, past the max age (POSTHOG_FLAG_DEFINITIONS_MAX_AGE, ${seconds(this.maxAgeMs)}): nothing keeps them fresh`
+        : this.store.failing
+          ? `the flag definitions store is failing and the definitions this process holds are past the max age (POSTHOG_FLAG_DEFINITIONS_MAX_AGE, ${seconds(this.maxAgeMs)})`
+          : `no shared flag definitions ${where}: nothing has published them`;
     this.stale = true;
     this.failed(why);
     this.options.errors.outage(
@@ -340,6 +385,7 @@ export class SharedFlagDefinitions implements FlagDefinitionCacheProvider {
     if (this.origin === undefined && this.loadedOnce) return undefined;
     // Handing posthog-node an empty set drops what it holds: it then asks PostHog, as without definitions.
     this.held = noDefinitions();
+    this.heldHash = undefined;
     this.origin = undefined;
     this.confirmedAt = undefined;
     this.loadedOnce = true;
@@ -349,6 +395,7 @@ export class SharedFlagDefinitions implements FlagDefinitionCacheProvider {
 
   private adopt(entry: SharedDefinitionsEntry): FlagDefinitionCacheData {
     this.held = entry.data;
+    this.heldHash = entry.hash;
     this.etagMatchesHeld = false;
     this.loadedOnce = true;
     this.origin = 'shared-store';
@@ -356,6 +403,16 @@ export class SharedFlagDefinitions implements FlagDefinitionCacheProvider {
     if (entry.by !== undefined) this.leaderIdentity = entry.by;
     this.changed();
     return entry.data;
+  }
+
+  /** The stamp says the leader confirmed what this process holds: nothing to load. */
+  private touch(stamp: SharedDefinitionsStamp): undefined {
+    this.origin = 'shared-store';
+    this.confirmedAt = stamp.savedAt;
+    if (stamp.by !== undefined) this.leaderIdentity = stamp.by;
+    this.loadedOnce = true;
+    this.changed();
+    return undefined;
   }
 
   private confirm(origin: Exclude<FlagDefinitionsSource, 'none'>): void {
@@ -376,7 +433,29 @@ export class SharedFlagDefinitions implements FlagDefinitionCacheProvider {
 
   private async acquire(): Promise<LeaseAttempt | undefined> {
     const ready = await this.ready;
-    return ready ? ready.lease.acquire() : undefined;
+    const startedAt = Date.now();
+    const attempt = ready ? await ready.lease.acquire() : undefined;
+    if (attempt?.held) this.renewedAt = startedAt;
+    return attempt;
+  }
+
+  /** The stamp when it matches what this process holds, else the data (each read once). */
+  private async readShared(): Promise<{
+    entry?: SharedDefinitionsEntry | undefined;
+    unchanged?: SharedDefinitionsStamp | undefined;
+  }> {
+    const ready = await this.ready;
+    if (!ready) return {};
+    if (this.heldHash !== undefined) {
+      const result = await this.store.run('read stamp', (s) => readKey(s.keyv, ready.stamp), {
+        key: ready.stamp,
+        write: false,
+      });
+      if (!result.ok) return {};
+      const stamp = parseStamp(result.value);
+      if (stamp?.hash === this.heldHash) return { unchanged: stamp };
+    }
+    return { entry: await this.read() };
   }
 
   private async read(): Promise<SharedDefinitionsEntry | undefined> {
@@ -417,15 +496,31 @@ export class SharedFlagDefinitions implements FlagDefinitionCacheProvider {
   private async publish(data: FlagDefinitionCacheData): Promise<void> {
     const ready = await this.ready;
     if (!ready || !this.leader) return;
+    const hash = this.held === data && this.heldHash ? this.heldHash : await hashOf(data);
+    if (this.held === data) this.heldHash = hash;
+    const savedAt = Date.now();
     const entry: SharedDefinitionsEntry = {
       v: DEFINITIONS_FORMAT,
-      savedAt: Date.now(),
+      savedAt,
       by: this.identity,
+      hash,
       data,
     };
+    const stamp: SharedDefinitionsStamp = {
+      v: DEFINITIONS_FORMAT,
+      savedAt,
+      hash,
+      by: this.identity,
+    };
+    const ttl = this.options.cacheTtlMs;
+    // The data first: a follower that sees the new stamp finds the new data.
     await this.store.run(
       'publish definitions',
-      (s) => s.keyv.set(ready.data, entry, this.options.cacheTtlMs),
+      async (s, deadline) => {
+        await s.keyv.set(ready.data, entry, ttl);
+        // Out of time: the next publish writes the stamp (followers read new data a poll later).
+        if (Date.now() <= deadline) await s.keyv.set(ready.stamp, stamp, ttl);
+      },
       { key: ready.data, write: true },
     );
   }
@@ -445,6 +540,9 @@ export class SharedFlagDefinitions implements FlagDefinitionCacheProvider {
     if (this.renewTimer || this.stopped) return;
     const every = Math.max(100, Math.floor(this.options.lockTtlMs / 3));
     this.renewTimer = setInterval(() => {
+      // Polls renew it when they come often enough; the timer covers posthog-node's back-off
+      // (after a 401 or 429), and renewing after the last fetch would only delay a takeover.
+      if (Date.now() - this.renewedAt < every) return;
       void this.acquire().then((attempt) => {
         if (attempt && !attempt.held) this.follow(attempt);
       });

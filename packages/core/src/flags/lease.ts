@@ -1,4 +1,4 @@
-import { GARBAGE, type GuardedStore, readKey } from './store.ts';
+import { GARBAGE, type GuardedStore, type RedisEvalClient, readKey } from './store.ts';
 
 /** What one attempt to take or keep the lease found. */
 export interface LeaseAttempt {
@@ -50,6 +50,38 @@ end
 return 0
 `;
 
+/** SHA-1 as hex (Web Crypto), the name Redis gives a script. */
+async function sha1Hex(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest('SHA-1', new TextEncoder().encode(text));
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+const shas = new Map<string, Promise<string>>();
+
+/**
+ * Runs a script by its SHA-1 (EVALSHA: a follower's poll sends 40 characters, not the
+ * script), loading it with EVAL where the node does not have it yet (a new node, a
+ * restart, a replica just promoted).
+ */
+async function runScript(
+  client: RedisEvalClient,
+  script: string,
+  options: { keys: string[]; arguments: string[] },
+): Promise<unknown> {
+  if (typeof client.evalSha !== 'function') return client.eval(script, options);
+  let sha = shas.get(script);
+  if (!sha) {
+    sha = sha1Hex(script);
+    shas.set(script, sha);
+  }
+  try {
+    return await client.evalSha(await sha, options);
+  } catch (error) {
+    if (!String((error as Error | undefined)?.message ?? error).includes('NOSCRIPT')) throw error;
+    return client.eval(script, options);
+  }
+}
+
 /**
  * The atomic lease: one Lua script per step through the node-redis client @keyv/redis
  * exposes (a server's, or a cluster's, which routes the script by its one key).
@@ -73,7 +105,7 @@ export class RedisLease implements Lease {
       'lease',
       async (s) => {
         const client = await (s.redis as NonNullable<typeof s.redis>)();
-        return client.eval(ACQUIRE_SCRIPT, {
+        return runScript(client, ACQUIRE_SCRIPT, {
           keys: [this.key],
           arguments: [this.token, String(Math.ceil(this.ttlMs))],
         });
@@ -102,7 +134,7 @@ export class RedisLease implements Lease {
       'lease release',
       async (s) => {
         const client = await (s.redis as NonNullable<typeof s.redis>)();
-        return client.eval(RELEASE_SCRIPT, { keys: [this.key], arguments: [this.token] });
+        return runScript(client, RELEASE_SCRIPT, { keys: [this.key], arguments: [this.token] });
       },
       { key: this.key, write: true },
     );

@@ -2,6 +2,13 @@ import { describeError, type ErrorReporter } from '../errors.ts';
 
 /** How long any one call to the flag cache store may take before it counts as failed. */
 export const STORE_TIMEOUT_MS = 500;
+/**
+ * What the calls of a process may add until one has succeeded (connecting, and the first
+ * answer, on a busy machine; node-redis's connect timeout is the same): a fleet that starts
+ * at once connects slowly, and a process that gave up on the store would ask PostHog
+ * instead, all of them at once. A refused connection fails at once all the same.
+ */
+export const STORE_FIRST_CONNECT_MS = 5_000;
 /** While the store is failing, how often one probe checks whether it answers again. */
 export const STORE_RETRY_MS = 1_000;
 /** Entries of the default in-memory store before the oldest are dropped. */
@@ -19,6 +26,7 @@ export interface KeyvLike {
 /** The node-redis client @keyv/redis exposes, as far as the atomic lease needs it. */
 export interface RedisEvalClient {
   eval(script: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
+  evalSha?(sha1: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
   unref?(): void;
 }
 
@@ -271,7 +279,7 @@ export async function resolveStore(
       // late, after the kit has moved on (a stale lease or publish).
       disableOfflineQueue: true,
       socket: {
-        connectTimeout: 2_000,
+        connectTimeout: STORE_FIRST_CONNECT_MS,
         reconnectStrategy: (attempt: number) => Math.min(50 * 2 ** attempt, 1_000),
       },
     };
@@ -351,8 +359,8 @@ export async function readKey(keyv: KeyvLike, key: string): Promise<unknown> {
 }
 
 class StoreTimeout extends Error {
-  constructor(what: string) {
-    super(`${what} timed out after ${STORE_TIMEOUT_MS} ms`);
+  constructor(what: string, ms = STORE_TIMEOUT_MS) {
+    super(`${what} timed out after ${ms} ms`);
     this.name = 'StoreTimeout';
   }
 }
@@ -412,6 +420,8 @@ export class GuardedStore {
   private readonly consequence: string;
   private down = false;
   private closed = false;
+  /** Whether a call succeeded once (the first ones may take longer). */
+  private answered = false;
   private errorCount = 0;
   private lastError: unknown;
   private failed: StoreTarget | undefined;
@@ -486,7 +496,9 @@ export class GuardedStore {
     // Building the store happens once and loads modules only (no network): not timed.
     const store = this.resolved ?? (await this.ready);
     if (!store || this.closed) return { ok: false };
-    const deadline = Date.now() + STORE_TIMEOUT_MS;
+    // Until a call has succeeded, one may also take the time to connect on a busy machine.
+    const limit = STORE_TIMEOUT_MS + (store.redis && !this.answered ? STORE_FIRST_CONNECT_MS : 0);
+    const deadline = Date.now() + limit;
     const errorsBefore = this.errorCount;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const outcome = await Promise.race([
@@ -494,7 +506,7 @@ export class GuardedStore {
         if (store.redis) {
           // Connect first, so a call that waited for a connection never runs after its deadline.
           await store.redis();
-          if (Date.now() > deadline) throw new StoreTimeout(what);
+          if (Date.now() > deadline) throw new StoreTimeout(what, limit);
         }
         return op(store, deadline);
       })().then(
@@ -505,13 +517,14 @@ export class GuardedStore {
       // so this timer is what keeps a script alive until the answer (or the timeout).
       new Promise<{ ok: false; error: unknown }>((resolve) => {
         timer = setTimeout(
-          () => resolve({ ok: false, error: new StoreTimeout(what) }),
-          STORE_TIMEOUT_MS,
+          () => resolve({ ok: false, error: new StoreTimeout(what, limit) }),
+          limit,
         );
       }),
     ]);
     clearTimeout(timer);
     if (outcome.ok && this.errorCount === errorsBefore) {
+      this.answered = true;
       // Only probes end an outage: a call that began before it may still succeed late.
       if (probe === 'probe') this.resume();
       if (probe === 'confirm') this.up();
@@ -615,6 +628,8 @@ export interface DefinitionKeys {
   lock: string;
   /** `<prefix>:{<scope>}:data`: the definitions. */
   data: string;
+  /** `<prefix>:{<scope>}:stamp`: when the data was last confirmed and a hash of it, small. */
+  stamp: string;
 }
 
 /**
@@ -628,7 +643,8 @@ export async function definitionKeys(
   projectApiKey: string,
 ): Promise<DefinitionKeys> {
   const scope = (await sha256Hex(`${normalizeHost(host)}\n${projectApiKey}`)).slice(0, 16);
-  return { scope, lock: `${prefix}:{${scope}}:lock`, data: `${prefix}:{${scope}}:data` };
+  const at = `${prefix}:{${scope}}`;
+  return { scope, lock: `${at}:lock`, data: `${at}:data`, stamp: `${at}:stamp` };
 }
 
 /** A host as PostHog sees it: origin (lower case) and path, no trailing slash. */
