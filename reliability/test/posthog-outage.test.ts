@@ -3,7 +3,7 @@
 // after recovery every event that fits the queue arrives.
 
 import type { RouteSpec } from '@posthog-kit/conformance';
-import { createPostHogKit, type KitLogger } from '@posthog-kit/core';
+import { capture, createPostHogKit, type KitLogger } from '@posthog-kit/core';
 import { type Fault, startEmulator } from '@posthog-kit/testing';
 import { afterAll, describe, expect, it } from 'vitest';
 import { bridges, drive, Figures, type LoadResult, ms, percentile } from './harness.ts';
@@ -20,7 +20,8 @@ const routes: RouteSpec[] = [
     path: '/work',
     handler: ({ posthog }) => {
       posthog?.capture('work_slot');
-      posthog?.kit?.capture('work_kit', undefined, posthog);
+      // The module-level sugar: inside the request it acts on the request's kit.
+      capture('work_kit');
       return { body: { ok: true } };
     },
   },
