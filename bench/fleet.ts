@@ -63,7 +63,7 @@ const emulator = await startEmulator({
 async function expectedAnswers() {
   const client = new PostHog(emulator.projectApiKey, {
     host: emulator.url,
-    personalApiKey: emulator.personalApiKey,
+    secretKey: emulator.personalApiKey,
     featureFlagsPollingInterval: 600_000,
     fetchRetryCount: 0,
   });

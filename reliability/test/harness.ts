@@ -70,7 +70,11 @@ export function median(values: number[]): number {
 /** Collects one row per scenario and prints them as a table. */
 export class Figures {
   private readonly rows: Array<Record<string, string | number>> = [];
-  constructor(private readonly title: string) {}
+  private readonly title: string;
+
+  constructor(title: string) {
+    this.title = title;
+  }
 
   add(row: Record<string, string | number>): void {
     this.rows.push(row);

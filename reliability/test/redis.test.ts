@@ -21,10 +21,13 @@ class FaultyProxy {
   delayMs = 0;
   refusing = false;
   private readonly sockets = new Set<Socket>();
-  private constructor(
-    private readonly server: Server,
-    readonly url: string,
-  ) {}
+  private readonly server: Server;
+  readonly url: string;
+
+  private constructor(server: Server, url: string) {
+    this.server = server;
+    this.url = url;
+  }
 
   static async start(target: number): Promise<FaultyProxy> {
     let proxy: FaultyProxy | undefined;

@@ -31,11 +31,15 @@ const BASE_CONFIG = {
 };
 
 export class PostHogPage {
-  constructor(
-    readonly context: BrowserContext,
-    readonly page: Page,
-    readonly origin: string,
-  ) {}
+  readonly context: BrowserContext;
+  readonly page: Page;
+  readonly origin: string;
+
+  constructor(context: BrowserContext, page: Page, origin: string) {
+    this.context = context;
+    this.page = page;
+    this.origin = origin;
+  }
 
   /** Opens the page at `origin` in a new context (no cookies, no storage). */
   static async open(

@@ -715,7 +715,8 @@ export function disabledReason(options: PostHogKitOptions): string | undefined {
   if (set.length === 0) return undefined;
   const unknown = set.filter((n) => !ENV_VARS.includes(n));
   const names = (unknown.length > 0 ? unknown : set).slice(0, 5);
-  const not = unknown.length > 1 ? ' (names the kit does not read)' : ' (a name the kit does not read)';
+  const not =
+    unknown.length > 1 ? ' (names the kit does not read)' : ' (a name the kit does not read)';
   return `the kit is disabled: no project key (POSTHOG_PROJECT_API_KEY or POSTHOG_API_KEY) is set, though ${names.join(', ')} ${names.length > 1 ? 'are' : 'is'} set${unknown.length > 0 ? not : ''}`;
 }
 

@@ -1,6 +1,6 @@
 import { createPostHogKit, type PostHogHandle, type PostHogKit } from '@posthog-kit/core';
 import { flag, type PostHogEmulator, startEmulator } from '@posthog-kit/testing';
-import { H3, type H3Event, HTTPError } from 'h3';
+import { H3, HTTPError } from 'h3';
 import { afterAll, beforeAll, beforeEach, describe, expect, expectTypeOf, it } from 'vitest';
 import { getPostHog, posthog } from '../src/index.ts';
 import { listen } from './bridge.ts';

@@ -1,7 +1,7 @@
 import { getConnInfo } from '@hono/node-server/conninfo';
 import { createPostHogKit, type PostHogHandle, type PostHogKit } from '@posthog-kit/core';
 import { flag, type PostHogEmulator, startEmulator } from '@posthog-kit/testing';
-import { type Context, Hono } from 'hono';
+import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { afterAll, beforeAll, beforeEach, describe, expect, expectTypeOf, it } from 'vitest';
 import { getPostHog, type PostHogEnv, posthog } from '../src/index.ts';
