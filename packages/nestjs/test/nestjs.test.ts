@@ -246,7 +246,11 @@ describe.each(platforms)('Nest on $name', (platform) => {
     const { app, url } = await listen(appModule({ kit }), platform, (a) => {
       a.useGlobalFilters(new SwallowFilter(a.get(HttpAdapterHost)));
       // A request hook of the app's own: it still runs, inside the request's context.
-      a.getHttpAdapter().setOnRequestHook((_req: unknown, _res: unknown, done: () => void) => {
+      // AbstractHttpAdapter's method; getHttpAdapter() is typed as the narrower HttpServer.
+      const adapter = a.getHttpAdapter() as unknown as {
+        setOnRequestHook(hook: (req: unknown, res: unknown, done: () => void) => void): void;
+      };
+      adapter.setOnRequestHook((_req: unknown, _res: unknown, done: () => void) => {
         capture('app_hook_event');
         done();
       });
