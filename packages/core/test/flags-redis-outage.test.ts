@@ -3,7 +3,7 @@
 import { createClient } from '@keyv/redis';
 import { flag, startEmulator } from '@posthog-kit/testing';
 import { expect, inject, it } from 'vitest';
-import { RedisError, RedisServer, redisInfo } from '../../../test/redis-server.ts';
+import { RedisError, RedisServer, redisCommand, redisInfo } from '../../../test/redis-server.ts';
 import { STORE_RECOVERY_CONFIRM_MS, STORE_TIMEOUT_MS } from '../src/flags/store.ts';
 import type { PostHogKit } from '../src/index.ts';
 import { FLAGS, isLeader, sleep, USERS, uniquePrefix, until } from './flag-cache-helpers.ts';
@@ -194,3 +194,33 @@ async function fillUp(server: RedisServer): Promise<void> {
   const used = Number((await redisInfo(server.port, 'memory')).get('used_memory'));
   await server.command('CONFIG', 'SET', 'maxmemory', String(used - 256 * 1024));
 }
+
+it.skipIf(!redisUrl)(
+  'a wrong Redis password: said as the credentials, once, not as a store timeout; flags still answer',
+  async ({ onTestFinished }) => {
+    const emulator = await startEmulator({ flags: FLAGS });
+    onTestFinished(() => emulator.close());
+    const server = await RedisServer.start();
+    onTestFinished(() => server.stop());
+    // Set after start: the helper's readiness check is an unauthenticated PING.
+    await redisCommand(server.port, ['CONFIG', 'SET', 'requirepass', 'right-password']);
+    const logger = memoryLogger();
+    const url = server.url.replace('redis://', 'redis://:wrong-password@');
+    const kit = kitFor(emulator, {
+      personalApiKey: emulator.personalApiKey,
+      redisUrl: url,
+      logger,
+    });
+    onTestFinished(() => kit.shutdown(1_000));
+    // Evaluated from the process's own definitions meanwhile.
+    expect(await kit.getFeatureFlag('everyone', { distinctId: USERS[0] as string })).toBe(true);
+    await until(
+      () => logger.lines.some((l) => l.includes('flag cache (Redis) is failing')),
+      10_000,
+    );
+    const said = logger.lines.filter((l) => l.includes('flag cache (Redis) is failing'));
+    expect(said).toHaveLength(1);
+    expect(said[0]).toContain('POSTHOG_REDIS_URL: Redis refused the credentials (WRONGPASS');
+    expect(logger.lines.join('\n')).not.toContain('wrong-password');
+  },
+);

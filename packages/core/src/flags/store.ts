@@ -466,6 +466,21 @@ export class GuardedStore {
     );
   }
 
+  /**
+   * What to say a failure is: a timeout while the client reports refused credentials is the
+   * credentials (the client keeps reconnecting, so every call times out).
+   */
+  private cause(error: unknown): string {
+    const last = this.lastError === undefined ? '' : describeError(this.lastError);
+    if (
+      error instanceof StoreTimeout &&
+      /WRONGPASS|NOAUTH|invalid (username-)?password/i.test(last)
+    ) {
+      return `POSTHOG_REDIS_URL: Redis refused the credentials (${last})`;
+    }
+    return describeError(error);
+  }
+
   /** Whether calls fail at once because the store is failing. */
   get failing(): boolean {
     return this.down;
@@ -555,7 +570,7 @@ export class GuardedStore {
     this.errors.outage(
       this.outageKey,
       error,
-      `flag cache (${this.description}) is failing: ${describeError(error)}; ${this.consequence}`,
+      `flag cache (${this.description}) is failing: ${this.cause(error)}; ${this.consequence}`,
     );
     clearTimeout(this.confirmTimer);
     this.confirmTimer = undefined;
