@@ -96,6 +96,21 @@ interface Status {
   requests: number;
 }
 
+// Every child this bench starts, killed when it ends however it ends: a failed run leaves no
+// process behind to load the machine under the next one.
+const children = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of children) child.kill('SIGKILL');
+});
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => process.exit(130));
+}
+function track(child: ChildProcess): ChildProcess {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+
 class Worker {
   readonly proc: ChildProcess;
   status: Status | undefined;
@@ -106,10 +121,12 @@ class Worker {
   readonly exited: Promise<unknown>;
 
   constructor(config: Record<string, unknown>) {
-    this.proc = spawn(process.execPath, [WORKER], {
-      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-      env: { ...process.env, FLEET: JSON.stringify(config) },
-    });
+    this.proc = track(
+      spawn(process.execPath, [WORKER], {
+        stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+        env: { ...process.env, FLEET: JSON.stringify(config) },
+      }),
+    );
     this.exited = once(this.proc, 'exit');
     this.proc.on('message', (m: { type: string } & Status) => {
       if (m.type === 'final') this.final = m;
@@ -202,10 +219,12 @@ async function entryBytes(ports: number[], prefix: string): Promise<number> {
 }
 
 function startRelay(env: Record<string, string>): Promise<{ proc: ChildProcess; url: string }> {
-  const proc = spawn(process.execPath, [RELAY, '--port', '0'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: { PATH: process.env.PATH ?? '', ...env },
-  });
+  const proc = track(
+    spawn(process.execPath, [RELAY, '--port', '0'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { PATH: process.env.PATH ?? '', ...env },
+    }),
+  );
   const lines = createInterface({ input: proc.stdout as NodeJS.ReadableStream });
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('relay not ready in 20 s')), 20_000);
@@ -392,6 +411,7 @@ for (const storeName of stores) {
     rows.push(row);
     console.error(JSON.stringify(row));
   } finally {
+    for (const child of children) child.kill('SIGKILL');
     await store.stop();
   }
 }
