@@ -53,6 +53,18 @@ class KitClient extends FlagRecordingPostHog {
   }
 }
 
+/**
+ * Whether the kit polls flag definitions itself, on an unref'd timer: yes, unless the user
+ * set posthog-node's interval or the definitions are shared (their lease follows
+ * posthog-node's cadence).
+ */
+export function kitPolls(
+  flags: FlagCaches | undefined,
+  clientOptions: Record<string, unknown> | undefined,
+): boolean {
+  return clientOptions?.featureFlagsPollingInterval === undefined && !flags?.definitions;
+}
+
 /** What the client is built from. */
 export interface ClientParts {
   settings: ResolvedSettings;
@@ -73,10 +85,10 @@ export function createClient(p: ClientParts): FlagRecordingPostHog & { drops?: Q
     // Store-only: none, so posthog-node is a cache-only reader and never asks for definitions.
     secretKey: p.flags ? p.flags.secretKey : s.personalApiKey,
     disableGeoip: s.disableGeoip,
-    // With a personal key alone the kit polls, on an unref'd timer (poller.ts); shared
-    // definitions keep posthog-node's poller; a user's own value wins.
-    featureFlagsPollingInterval:
-      user?.featureFlagsPollingInterval ?? (p.flags?.definitions ? s.pollIntervalMs : null),
+    // posthog-node's poller off where the kit polls itself (poller.ts).
+    featureFlagsPollingInterval: kitPolls(p.flags, p.clientOptions)
+      ? null
+      : (user?.featureFlagsPollingInterval ?? s.pollIntervalMs),
     fetch: (p.flags?.wrapFetch(p.transport.fetch) ?? p.transport.fetch) as PostHogOptions['fetch'],
     flagDefinitionCacheProvider: p.flags?.definitions,
     ...user,

@@ -10,7 +10,7 @@ import {
   type ShutdownHooksOptions,
 } from './lifecycle.ts';
 import { patternProblem } from './patterns.ts';
-import { type PostHogKitOptions, REQUEST_HOOKS, REQUEST_SETTINGS } from './settings.ts';
+import { isRequestOption, type PostHogKitOptions } from './settings.ts';
 import type { Properties } from './types.ts';
 
 const state = processState();
@@ -58,10 +58,7 @@ export async function resetKit(timeoutMs?: number): Promise<void> {
 /** The options that belong to a kit, not to one middleware. @internal */
 export const kitSettingKeys = (options: PostHogKitOptions): string[] =>
   Object.keys(options).filter(
-    (k) =>
-      !REQUEST_SETTINGS.has(k) &&
-      !(REQUEST_HOOKS as readonly string[]).includes(k) &&
-      options[k as keyof PostHogKitOptions] !== undefined,
+    (k) => !isRequestOption(k) && options[k as keyof PostHogKitOptions] !== undefined,
   );
 
 const isPlain = (x: unknown): x is Record<string, unknown> => {

@@ -1,4 +1,4 @@
-import { createClient } from './client.ts';
+import { createClient, kitPolls } from './client.ts';
 import { ContextStore } from './context.ts';
 import { describeError, ErrorReporter } from './errors.ts';
 import { ExceptionPipeline } from './exception-pipeline.ts';
@@ -98,7 +98,7 @@ export class PostHogKit extends ScopedApi {
     this.#parts = { client, settings, errors, transport, flags, exceptions };
     // Local evaluation with a personal key: the kit's own, unref'd poller. Shared definitions
     // keep posthog-node's (their lease follows its cadence), so call shutdown() there.
-    if (client && settings.personalApiKey && !pollsItself(options, flags)) {
+    if (client && settings.personalApiKey && kitPolls(flags, options.clientOptions)) {
       this.#poller = new DefinitionsPoller(
         () => client.reloadFeatureFlags(),
         settings.pollIntervalMs,
@@ -220,12 +220,6 @@ export class PostHogKit extends ScopedApi {
     }
     if (failure !== undefined) this.errors.foreground('shutdown', failure);
   }
-}
-
-/** Whether posthog-node keeps its own definitions poller (else the kit polls, unref'd). @internal */
-export function pollsItself(options: PostHogKitOptions, flags: FlagCaches | undefined): boolean {
-  const user = options.clientOptions as { featureFlagsPollingInterval?: unknown } | undefined;
-  return user?.featureFlagsPollingInterval !== undefined || flags?.definitions !== undefined;
 }
 
 /** A kit's working parts (client, transport, flags, exceptions). @internal */

@@ -609,6 +609,11 @@ export const REQUEST_HOOKS: readonly RequestHookKey[] = [
   'shouldCaptureError',
 ] satisfies readonly (keyof RequestHooks)[];
 
+/** Whether an option belongs to one middleware (a request setting or hook), not to a kit. */
+export function isRequestOption(key: string): boolean {
+  return REQUEST_SETTINGS.has(key) || (REQUEST_HOOKS as readonly string[]).includes(key);
+}
+
 /** One row per setting, for the README: option, environment names, and the kind it is. @internal */
 export function settingsTable(): { option: string; env: readonly string[]; code: boolean }[] {
   return ENTRIES.map(([option, spec]) => ({

@@ -1,8 +1,5 @@
-import { REQUEST_HOOKS, REQUEST_SETTINGS } from '../settings.ts';
+import { isRequestOption } from '../settings.ts';
 import type { MiddlewareOptions, RequestOptions } from './tracker.ts';
-
-const isRequestKey = (key: string) =>
-  REQUEST_SETTINGS.has(key) || (REQUEST_HOOKS as readonly string[]).includes(key);
 
 /**
  * The per-request part of a middleware's options (request settings and hooks), without
@@ -11,6 +8,6 @@ const isRequestKey = (key: string) =>
  */
 export function requestOptions<TRaw>(options: MiddlewareOptions<TRaw>): RequestOptions<TRaw> {
   const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(options)) if (isRequestKey(key)) out[key] = value;
+  for (const [key, value] of Object.entries(options)) if (isRequestOption(key)) out[key] = value;
   return out as RequestOptions<TRaw>;
 }
