@@ -1,18 +1,20 @@
 // The module: the kit and a RequestTracker from the options (at injection time, so
 // forRootAsync's factory can read configuration), the kit as a provider (a test's override
-// is what the requests report to), the HTTP adapter's request hook, the interceptor
-// app-wide, and the kit flushed in Nest's own shutdown.
+// is what the requests report to), the HTTP adapter's request hook, errors reported from
+// Nest's exception dispatch, and the kit flushed in Nest's own shutdown.
 import type { IncomingMessage } from 'node:http';
 import {
   type DynamicModule,
   type FactoryProvider,
   Inject,
+  type MiddlewareConsumer,
   type ModuleMetadata,
+  type NestModule,
   type OnApplicationShutdown,
   type OnModuleInit,
   Optional,
 } from '@nestjs/common';
-import { APP_INTERCEPTOR, HttpAdapterHost } from '@nestjs/core';
+import { AbstractHttpAdapter, HttpAdapterHost } from '@nestjs/core';
 import {
   flushWithin,
   type MiddlewareOptions,
@@ -20,7 +22,7 @@ import {
   RequestTracker,
   requestOptions,
 } from '@posthog-kit/core';
-import { type RequestHook, RequestInterceptor, requestHook } from './request.ts';
+import { type RequestHook, reportErrors, requestHook } from './request.ts';
 
 /**
  * Options of `PostHogModule.forRoot()`: a kit, or settings for the default kit (else the
@@ -75,7 +77,7 @@ const trackerFor = (made: Made, kit: PostHogKit): Tracker =>
  * PostHog for a Nest app, on Express or Fastify: `imports: [PostHogModule.forRoot()]`. Global:
  * `PostHogKit` is injectable everywhere.
  */
-export class PostHogModule implements OnModuleInit, OnApplicationShutdown {
+export class PostHogModule implements NestModule, OnModuleInit, OnApplicationShutdown {
   readonly #made: Made;
   readonly #tracker: Tracker;
   readonly #adapterHost: HttpAdapterHost | undefined;
@@ -103,13 +105,33 @@ export class PostHogModule implements OnModuleInit, OnApplicationShutdown {
     });
   }
 
+  /** The adapter's request hook, if it has one (Nest's own adapters do; the base class's is a no-op). */
+  get #hooked(): AbstractHttpAdapter | undefined {
+    const adapter = this.#adapterHost?.httpAdapter;
+    const base = AbstractHttpAdapter.prototype.setOnRequestHook;
+    return adapter && adapter.setOnRequestHook !== base ? adapter : undefined;
+  }
+
+  /**
+   * An HTTP adapter without a request hook (another platform's) gets the context from a Nest
+   * middleware on every route instead: from Nest's middleware on, not the platform's.
+   */
+  configure(consumer: MiddlewareConsumer): void {
+    if (!this.#adapterHost?.httpAdapter || this.#hooked) return;
+    const hook = requestHook(this.#tracker);
+    consumer
+      .apply((req: unknown, res: unknown, next: () => void) => hook(req, res, next))
+      .forRoutes('*');
+  }
+
   /**
    * The context starts in the HTTP adapter's request hook: before any middleware (app.use()'s
    * included), on Express and Fastify alike, for less than a Nest middleware costs. An app
    * without an HTTP server (a testing module, a microservice) has none.
    */
   onModuleInit(): void {
-    const adapter = this.#adapterHost?.httpAdapter;
+    reportErrors();
+    const adapter = this.#hooked;
     if (!adapter) return;
     // A hook the app set first keeps running, inside the request's context.
     const previous = (adapter as unknown as { onRequestHook?: RequestHook }).onRequestHook;
@@ -146,11 +168,6 @@ function dynamicModule(
       made,
       { provide: PostHogKit, useFactory: (m: Made) => m.tracker.kit, inject: [MADE] },
       { provide: TRACKER, useFactory: trackerFor, inject: [MADE, PostHogKit] },
-      {
-        provide: APP_INTERCEPTOR,
-        useFactory: (tracker: Tracker) => new RequestInterceptor(tracker),
-        inject: [TRACKER],
-      },
     ],
     exports: [PostHogKit],
   };

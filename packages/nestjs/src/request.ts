@@ -1,15 +1,16 @@
 // The request half: the HTTP adapter's request hook (Express's first middleware, Fastify's
 // first onRequest hook) starts the request's context before any middleware, guard, pipe,
-// handler or filter runs; the interceptor reports errors before any exception filter can
-// answer or swallow them.
+// handler or filter runs; Nest's exception dispatch reports errors before any exception
+// filter can answer or swallow them.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
-  type CallHandler,
+  type ArgumentsHost,
   createParamDecorator,
   type ExecutionContext,
   HttpException,
-  type NestInterceptor,
 } from '@nestjs/common';
+// Nest's dispatch of a request's error to the filters; not in @nestjs/core's index.
+import { ExceptionsHandler } from '@nestjs/core/exceptions/exceptions-handler.js';
 import {
   NodeRequestInfo,
   type PostHogHandle,
@@ -18,7 +19,6 @@ import {
   statusOfError,
   type TrackedRequest,
 } from '@posthog-kit/core';
-import { Observable, tap } from 'rxjs';
 
 /** What the platforms' requests may carry: Express's `req`, Fastify's `request` (and its `raw`). */
 interface PlatformRequest {
@@ -82,7 +82,9 @@ class NestRequest extends NodeRequestInfo<IncomingMessage> {
 
 // The request's tracking, on Node's request; shared by the ESM and CJS copies of this package.
 const SLOT = Symbol.for('posthog-kit.nestjs.request');
-type WithSlot = { [SLOT]?: TrackedRequest };
+type WithSlot = {
+  [SLOT]?: { readonly tracked: TrackedRequest; readonly tracker: RequestTracker<IncomingMessage> };
+};
 
 /** Node's request behind a platform's: Fastify's `request.raw`, Express's `req` itself. */
 const nodeRequest = (req: unknown) =>
@@ -92,7 +94,7 @@ function start(tracker: RequestTracker<IncomingMessage>, req: unknown, res: unkn
   const raw = nodeRequest(req);
   const info = new NestRequest(raw, req as PlatformRequest);
   const tracked = tracker.start(info);
-  raw[SLOT] = tracked;
+  raw[SLOT] = { tracked, tracker };
   const response = ((res as { raw?: unknown }).raw ?? res) as ServerResponse;
   tracker.endWhenSent(tracked, response, () => info.route());
   return tracked;
@@ -105,7 +107,7 @@ export type RequestHook = (req: unknown, res: unknown, done: (error?: Error) => 
 export function requestHook(tracker: RequestTracker<IncomingMessage>, then?: RequestHook) {
   return function posthogRequestHook(this: unknown, req: unknown, res: unknown, done: () => void) {
     // Already tracked: a second PostHogModule in the app.
-    const tracked = nodeRequest(req)[SLOT] ?? start(tracker, req, res);
+    const tracked = nodeRequest(req)[SLOT]?.tracked ?? start(tracker, req, res);
     const next = then ? () => then.call(this, req, res, done) : done;
     return tracker.run(tracked, next);
   };
@@ -115,35 +117,33 @@ export function requestHook(tracker: RequestTracker<IncomingMessage>, then?: Req
 const statusOf = (error: unknown) =>
   error instanceof HttpException ? error.getStatus() : statusOfError(error);
 
+/** What `ExceptionsHandler.prototype.next` is: Nest's dispatch of an error to the filters. */
+type Dispatch = (this: unknown, exception: unknown, host: ArgumentsHost) => unknown;
+const WRAPPED = Symbol.for('posthog-kit.nestjs.exceptions');
+
 /**
- * Reports what the handler (or a pipe, or an inner interceptor) throws, once, before any
- * exception filter runs: global, controller and catch-all filters alike. The error goes
- * on unchanged.
+ * Reports every error an HTTP request of a tracked app raises, once, as Nest hands it to
+ * its exception filters: from middleware, guards, interceptors, pipes and handlers alike,
+ * before any filter (global, controller, method or catch-all) can answer or swallow it.
+ * Nest has one place for that, `ExceptionsHandler.next`, and no public hook on it; it is
+ * wrapped once per process (by whichever copy of this package comes first, ESM or CJS),
+ * and a request no `PostHogModule` tracks costs one property read. The error, the filters
+ * and the response are unchanged. An interceptor would see less (not middleware or guards)
+ * and cost every request of the app RxJS observables and an AsyncResource (about 10 µs).
  */
-export class RequestInterceptor implements NestInterceptor {
-  readonly #tracker: RequestTracker<IncomingMessage>;
-
-  constructor(tracker: RequestTracker<IncomingMessage>) {
-    this.#tracker = tracker;
-  }
-
-  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
-    if (context.getType() !== 'http') return next.handle();
-    const tracker = this.#tracker;
-    const http = context.switchToHttp();
-    const req = http.getRequest<unknown>();
-    const tracked = nodeRequest(req)[SLOT] ?? start(tracker, req, http.getResponse());
-    const handled = next
-      .handle()
-      .pipe(
-        tap({ error: (error: unknown) => tracker.captureError(tracked, error, statusOf(error)) }),
-      );
-    if (tracker.kit.context.current()) return handled;
-    // No context here (another request hook replaced ours, a custom storage lost it): enter it.
-    return new Observable((subscriber) =>
-      tracker.run(tracked, () => handled.subscribe(subscriber)),
-    );
-  }
+export function reportErrors(): void {
+  const proto = ExceptionsHandler.prototype as unknown as { next: Dispatch; [WRAPPED]?: true };
+  if (proto[WRAPPED]) return;
+  const dispatch = proto.next;
+  proto.next = function next(this: unknown, exception: unknown, host: ArgumentsHost) {
+    const req: unknown = host.getType() === 'http' ? host.getArgByIndex(0) : undefined;
+    if (typeof req === 'object' && req !== null) {
+      const slot = nodeRequest(req)[SLOT];
+      slot?.tracker.captureError(slot.tracked, exception, statusOf(exception));
+    }
+    return dispatch.call(this, exception, host);
+  };
+  proto[WRAPPED] = true;
 }
 
 /**
@@ -151,8 +151,8 @@ export class RequestInterceptor implements NestInterceptor {
  * in guards, filters and middleware. Throws when `PostHogModule` is not in the app.
  */
 export function getPostHog(request: object): PostHogHandle {
-  const tracked = nodeRequest(request)[SLOT];
-  if (tracked) return tracked.posthog;
+  const slot = nodeRequest(request)[SLOT];
+  if (slot) return slot.tracked.posthog;
   throw new PostHogKitError(
     'getPostHog(request): no PostHog handle on this request; import PostHogModule.forRoot() in the app module',
     'middleware',

@@ -7,6 +7,7 @@ import {
   Controller,
   type ExceptionFilter,
   type ExecutionContext,
+  ForbiddenException,
   Get,
   HttpException,
   Injectable,
@@ -23,7 +24,8 @@ import {
   UseGuards,
   UseInterceptors,
 } from '@nestjs/common';
-import { APP_FILTER, HttpAdapterHost } from '@nestjs/core';
+import { AbstractHttpAdapter, APP_FILTER, HttpAdapterHost } from '@nestjs/core';
+import { ExpressAdapter } from '@nestjs/platform-express';
 import { flag, type PostHogEmulator, startEmulator } from '@posthog-kit/testing';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -94,6 +96,25 @@ class AppInterceptor implements NestInterceptor {
   intercept(_context: ExecutionContext, next: CallHandler) {
     capture('interceptor_event');
     return next.handle();
+  }
+}
+
+/** Errors before the handler: a guard's, an interceptor's (a middleware's is in the module). */
+class ThrowingGuard implements CanActivate {
+  canActivate(): boolean {
+    throw new Error('guard boom');
+  }
+}
+
+class ForbiddingGuard implements CanActivate {
+  canActivate(): boolean {
+    throw new ForbiddenException('no');
+  }
+}
+
+class ThrowingInterceptor implements NestInterceptor {
+  intercept(): never {
+    throw new Error('interceptor boom');
   }
 }
 
@@ -174,6 +195,29 @@ class AppController {
     await sleep(1);
     throw 'a thrown string';
   }
+
+  @Get('boom/guard')
+  @UseGuards(ThrowingGuard)
+  guarded() {
+    return 'never';
+  }
+
+  @Get('boom/forbidden')
+  @UseGuards(ForbiddingGuard)
+  forbidden() {
+    return 'never';
+  }
+
+  @Get('boom/interceptor')
+  @UseInterceptors(ThrowingInterceptor)
+  intercepted() {
+    return 'never';
+  }
+
+  @Get('boom/middleware')
+  middleware() {
+    return 'never';
+  }
 }
 
 /** Flags: a guard reads one, the handler's event carries it. */
@@ -214,6 +258,19 @@ class FilteredController {
   }
 }
 
+/** Every way a request of the app fails: 5xx, 4xx, thrown values, from every place. */
+const ERROR_PATHS = [
+  '/boom',
+  '/boom/404',
+  '/boom/503',
+  '/boom/string',
+  '/boom/guard',
+  '/boom/forbidden',
+  '/boom/interceptor',
+  '/boom/middleware',
+  '/filtered/boom',
+];
+
 function appModule(posthog: PostHogModuleOptions | false, extra: { appFilter?: boolean } = {}) {
   @Module({
     imports: posthog ? [PostHogModule.forRoot(posthog)] : [],
@@ -236,6 +293,11 @@ function appModule(posthog: PostHogModuleOptions | false, extra: { appFilter?: b
           next();
         })
         .forRoutes('*');
+      consumer
+        .apply(() => {
+          throw new Error('middleware boom');
+        })
+        .forRoutes('boom/middleware');
     }
   }
   return AppModule;
@@ -340,7 +402,7 @@ describe.each(platforms)('Nest on $name', (platform) => {
     }
   });
 
-  it('errors: 5xx and non-HTTP captured once, HttpException below 500 not, whatever the filters', async () => {
+  it('errors: 5xx and non-HTTP captured once, from handlers, guards, interceptors and middleware, HttpException below 500 not, whatever the filters', async () => {
     const setups: Array<[string, PostHogModuleOptions, { appFilter?: boolean }, boolean]> = [
       ["Nest's own filter", { kit }, {}, false],
       ['a global catch-all filter that answers 200', { kit }, {}, true],
@@ -353,8 +415,7 @@ describe.each(platforms)('Nest on $name', (platform) => {
       });
       try {
         const headers = { 'x-posthog-distinct-id': 'err-user' };
-        for (const path of ['/boom', '/boom/404', '/boom/503', '/boom/string', '/filtered/boom'])
-          await fetch(`${url}${path}`, { headers });
+        for (const path of ERROR_PATHS) await fetch(`${url}${path}`, { headers });
         const exceptions = (await events()).filter((e) => e.event === '$exception');
         const seen = exceptions.map((e) => [
           exceptionValue(e),
@@ -368,6 +429,9 @@ describe.each(platforms)('Nest on $name', (platform) => {
             ['boom', 500, 'err-user'],
             ['down', 503, 'err-user'],
             ['filtered boom', 500, 'err-user'],
+            ['guard boom', 500, 'err-user'],
+            ['interceptor boom', 500, 'err-user'],
+            ['middleware boom', 500, 'err-user'],
           ],
         });
         const list = exceptions[0]?.properties.$exception_list as Array<{
@@ -385,16 +449,7 @@ describe.each(platforms)('Nest on $name', (platform) => {
       const bare = await listen(appModule(false, { appFilter }), platform);
       const withKit = await listen(appModule({ kit, captureViews: true }, { appFilter }), platform);
       try {
-        const paths = [
-          '/items/3',
-          '/boom',
-          '/boom/404',
-          '/boom/503',
-          '/boom/string',
-          '/filtered/boom',
-          '/no/such/route',
-        ];
-        for (const path of paths) {
+        for (const path of ['/items/3', ...ERROR_PATHS, '/no/such/route']) {
           const [a, b] = await Promise.all([fetch(bare.url + path), fetch(withKit.url + path)]);
           const headers = (r: Response) => {
             const out: Record<string, string> = {};
@@ -463,6 +518,28 @@ describe.each(platforms)('Nest on $name', (platform) => {
       await app.close();
     }
   });
+});
+
+it('an HTTP adapter without a request hook: the context from a Nest middleware, errors still captured', async () => {
+  // Another platform's adapter: AbstractHttpAdapter's no-op request hook.
+  class HooklessAdapter extends ExpressAdapter {
+    override setOnRequestHook = AbstractHttpAdapter.prototype.setOnRequestHook;
+  }
+  const platform = { name: 'Express' as const, adapter: () => new HooklessAdapter() };
+  const { app, url } = await listen(appModule({ kit }), platform);
+  try {
+    const headers = { 'x-posthog-distinct-id': 'hookless' };
+    expect((await fetch(`${url}/items/5`, { headers })).status).toBe(200);
+    expect((await fetch(`${url}/boom/guard`, { headers })).status).toBe(500);
+    const all = await events();
+    for (const name of ['middleware_event', 'guard_event', 'handler_event', '$exception']) {
+      const event = all.find((e) => e.event === name);
+      expect({ name, distinctId: event?.distinctId }).toEqual({ name, distinctId: 'hookless' });
+    }
+    expect(exceptionValue(all.find((e) => e.event === '$exception') as never)).toBe('guard boom');
+  } finally {
+    await app.close();
+  }
 });
 
 it('getPostHog(request) outside the module says what to do', () => {

@@ -234,14 +234,21 @@ function nestBody(id: string, format: string) {
       ${route(format)}
       return { v2 };
     }
+    boom() {
+      throw new Error('nest boom ${format}');
+    }
   }
-  Get('signup')(AppController.prototype, 'signup', Object.getOwnPropertyDescriptor(AppController.prototype, 'signup'));
+  for (const [path, name] of [['signup', 'signup'], ['boom', 'boom']])
+    Get(path)(AppController.prototype, name, Object.getOwnPropertyDescriptor(AppController.prototype, name));
   Controller()(AppController);
   class AppModule {}
   Module({ imports: [PostHogModule.forRoot()], controllers: [AppController] })(AppModule);
   const app = await NestFactory.create(AppModule, { logger: false });
   await app.listen(0, '127.0.0.1');
   const url = await app.getUrl();
+  // A handler's error: Nest answers 500, the module captures it.
+  const failed = await fetch(url + '/boom', { headers: { 'x-posthog-distinct-id': '${id}' } });
+  if (failed.status !== 500) throw new Error('/boom answered ' + failed.status);
   ${exercise(id)}
   await app.close();
   await shutdown();`;

@@ -20,6 +20,19 @@ const ROOT = join(import.meta.dirname, '../../..');
 const node = process.env.NODE20_BIN || process.execPath;
 const MANAGERS = ['npm', 'pnpm'] as const;
 type Manager = (typeof MANAGERS)[number];
+/**
+ * The previous Nest major, which the peer ranges accept: its own project (npm), the Nest app
+ * alone, Nest 11 from the registry. The error path reaches into @nestjs/core by a file path.
+ */
+const NEST_11 = {
+  label: 'npm, Nest 11',
+  versions: {
+    '@nestjs/common': '^11.0.0',
+    '@nestjs/core': '^11.0.0',
+    '@nestjs/platform-express': '^11.0.0',
+  } as Record<string, string>,
+};
+type Project = Manager | typeof NEST_11.label;
 
 interface Manifest {
   name: string;
@@ -64,7 +77,7 @@ let work: string;
 const packed = new Map<string, Packed>();
 let ready: typeof APPS = [];
 const timings: Record<string, number> = {};
-const projects = new Map<Manager, { dir: string; emulator: Emulator }>();
+const projects = new Map<Project, { dir: string; emulator: Emulator }>();
 
 interface Emulator {
   url: string;
@@ -111,9 +124,17 @@ async function timed<T>(label: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** A fresh project outside the workspace: the adapters that exist, their frameworks, ours as tarballs. */
-function writeProject(manager: Manager): string {
-  const dir = join(work, manager);
+/**
+ * A fresh project outside the workspace: the adapters that exist, their frameworks (at the
+ * adapters' versions unless `versions` says otherwise), ours as tarballs.
+ */
+function writeProject(
+  manager: Manager,
+  folder: string,
+  apps: typeof APPS,
+  versions: Record<string, string> = {},
+): string {
+  const dir = join(work, folder);
   mkdirSync(dir);
   const tarball = (folder: string) => `file:${packed.get(folder)?.tarball}`;
   const versionOf = (adapter: string, name: string) => {
@@ -126,10 +147,10 @@ function writeProject(manager: Manager): string {
     '@posthog-kit/testing': tarball('testing'),
     '@types/node': readJson<Manifest>(join(ROOT, 'node_modules/@types/node/package.json')).version,
   };
-  for (const app of ready) {
+  for (const app of apps) {
     dependencies[`@posthog-kit/${app.name}`] = tarball(app.name);
     for (const name of [...app.frameworks, ...app.types]) {
-      dependencies[name] = versionOf(app.name, name);
+      dependencies[name] = versions[name] ?? versionOf(app.name, name);
     }
   }
   // The adapters' own dependency on core must come from its tarball too, never the registry.
@@ -162,10 +183,10 @@ function writeProject(manager: Manager): string {
       files: ['check.ts'],
     }),
   );
-  writeFileSync(join(dir, 'check.ts'), typecheckFile(ready.map((a) => a.name)));
-  for (const app of ready) {
-    writeFileSync(join(dir, `${app.name}.mjs`), app.esm(`${manager}-${app.name}-esm`));
-    writeFileSync(join(dir, `${app.name}.cjs`), app.cjs(`${manager}-${app.name}-cjs`));
+  writeFileSync(join(dir, 'check.ts'), typecheckFile(apps.map((a) => a.name)));
+  for (const app of apps) {
+    writeFileSync(join(dir, `${app.name}.mjs`), app.esm(`${folder}-${app.name}-esm`));
+    writeFileSync(join(dir, `${app.name}.cjs`), app.cjs(`${folder}-${app.name}-cjs`));
   }
   return dir;
 }
@@ -243,12 +264,17 @@ beforeAll(async () => {
     ]);
     if (new RegExp(`\\b${app.entry}\\b`).test(types)) ready.push(app);
   }
+  const nest = ready.filter((app) => app.name === 'nestjs');
+  const setups: Array<[Project, Manager, string, typeof APPS, Record<string, string>?]> = [
+    ...MANAGERS.map((m): [Project, Manager, string, typeof APPS] => [m, m, m, ready]),
+    ...(nest.length ? [[NEST_11.label, 'npm', 'nest11', nest, NEST_11.versions] as const] : []),
+  ];
   await timed('install', () =>
     Promise.all(
-      MANAGERS.map(async (manager) => {
-        const dir = writeProject(manager);
-        await timed(`install (${manager})`, () => install(manager, dir));
-        projects.set(manager, { dir, emulator: await startEmulator(dir) });
+      setups.map(async ([label, manager, folder, apps, versions]) => {
+        const dir = writeProject(manager, folder, apps, versions);
+        await timed(`install (${label})`, () => install(manager, dir));
+        projects.set(label, { dir, emulator: await startEmulator(dir) });
       }),
     ),
   );
@@ -355,38 +381,71 @@ describe.each(MANAGERS)('installed with %s outside the workspace', (manager) => 
     { timeout: 40_000 },
     async ({ app, format }, { skip }) => {
       if (!ready.includes(app)) skip(`@posthog-kit/${app.name} has no ${app.entry} export yet`);
-      const { dir, emulator } = project();
-      const id = `${manager}-${app.name}-${format}`;
-      const env = userEnv({
-        POSTHOG_PROJECT_API_KEY: 'phc_test_emulator',
-        POSTHOG_HOST: emulator.url,
-      });
-      const file = `${app.name}.${format === 'esm' ? 'mjs' : 'cjs'}`;
-      const run = await exec(node, [file], { cwd: dir, env, timeout: 30_000 }).catch(
-        (error: { stdout?: string; stderr?: string; message: string }) => {
-          throw new Error(`${file} failed (${error.message}):\n${error.stdout}\n${error.stderr}`);
-        },
-      );
-      expect(JSON.parse(run.stdout.trim().split('\n').at(-1) as string)).toEqual({
-        status: 200,
-        body: { v2: true },
-      });
-      expect(run.stderr).toBe('');
-
-      const query = `distinct_id=${id}&event=signed_up&count=1&timeout=5000`;
-      const answer = await fetch(`${emulator.url}/_emulator/events?${query}`);
-      expect(answer.status).toBe(200);
-      const { events } = (await answer.json()) as {
-        events: Array<{ properties: Record<string, unknown> }>;
-      };
-      expect(events[0]?.properties).toMatchObject({
-        format,
-        $request_path: '/signup',
-        $request_method: 'GET',
-        $lib: 'posthog-node',
-      });
-      // The CLI's --json stream saw the same event.
-      expect(emulator.stdout()).toContain(`"distinctId":"${id}"`);
+      await runApp(manager, manager, app, format);
     },
   );
 });
+
+describe(`installed with ${NEST_11.label} outside the workspace`, () => {
+  const nest = APPS.find((app) => app.name === 'nestjs') as (typeof APPS)[number];
+  it.concurrent.for(['esm', 'cjs'] as const)(
+    'nestjs (%s): the README setup captures, reads a flag and reports a handler error',
+    { timeout: 40_000 },
+    async (format, { skip }) => {
+      if (!ready.includes(nest)) skip('@posthog-kit/nestjs is not built');
+      const { dir } = projects.get(NEST_11.label) as { dir: string };
+      const core = readJson<Manifest>(join(dir, 'node_modules/@nestjs/core/package.json'));
+      expect(core.version).toMatch(/^11\./);
+      await runApp(NEST_11.label, 'nest11', nest, format);
+    },
+  );
+});
+
+/** Runs one app of a project on the Node under test; checks its answer and its events. */
+async function runApp(
+  label: Project,
+  prefix: string,
+  app: (typeof APPS)[number],
+  format: 'esm' | 'cjs',
+): Promise<void> {
+  const { dir, emulator } = projects.get(label) as { dir: string; emulator: Emulator };
+  const id = `${prefix}-${app.name}-${format}`;
+  const env = userEnv({
+    POSTHOG_PROJECT_API_KEY: 'phc_test_emulator',
+    POSTHOG_HOST: emulator.url,
+  });
+  const file = `${app.name}.${format === 'esm' ? 'mjs' : 'cjs'}`;
+  const run = await exec(node, [file], { cwd: dir, env, timeout: 30_000 }).catch(
+    (error: { stdout?: string; stderr?: string; message: string }) => {
+      throw new Error(`${file} failed (${error.message}):\n${error.stdout}\n${error.stderr}`);
+    },
+  );
+  expect(JSON.parse(run.stdout.trim().split('\n').at(-1) as string)).toEqual({
+    status: 200,
+    body: { v2: true },
+  });
+  expect(run.stderr).toBe('');
+
+  const seen = async (event: string) => {
+    const query = `distinct_id=${id}&event=${event}&count=1&timeout=5000`;
+    const answer = await fetch(`${emulator.url}/_emulator/events?${query}`);
+    expect(answer.status).toBe(200);
+    return ((await answer.json()) as { events: Array<{ properties: Record<string, unknown> }> })
+      .events;
+  };
+  expect((await seen('signed_up'))[0]?.properties).toMatchObject({
+    format,
+    $request_path: '/signup',
+    $request_method: 'GET',
+    $lib: 'posthog-node',
+  });
+  if (app.name === 'nestjs') {
+    expect((await seen('$exception'))[0]?.properties).toMatchObject({
+      $request_path: '/boom',
+      $response_status_code: 500,
+      $exception_list: [expect.objectContaining({ value: `nest boom ${format}` })],
+    });
+  }
+  // The CLI's --json stream saw the same event.
+  expect(emulator.stdout()).toContain(`"distinctId":"${id}"`);
+}
