@@ -84,10 +84,12 @@ function properties(
     }
   }
   if (!scope) return props ? Object.assign(props, explicit) : (explicit ?? {});
+  // The context's object is the event's (it is a fresh copy): the flags' few keys go under it.
   const context = contextProperties(scope);
-  if (props) Object.assign(props, context);
-  else props = context;
-  return explicit ? Object.assign(props, explicit) : props;
+  if (props) {
+    for (const key in props) if (!(key in context)) context[key] = props[key];
+  }
+  return explicit ? Object.assign(context, explicit) : context;
 }
 
 /** posthog-node's own snapshot, passed through to it as `flags`. */
@@ -228,7 +230,17 @@ function subjectOf(
       rest = `\u0001${++opaque}`;
     }
   }
-  const inputsKey = `${distinctId}\u0000${deviceId ?? ''}\u0000${inputs.onlyEvaluateLocally ?? ''}\u0000${inputs.disableGeoip}\u0000${rest}`;
+  // The common case (a distinct id, no other input) is keyed by the id itself, whose hash the
+  // string keeps for every later look-up; every other key has a NUL, which the plain form has not.
+  const plain =
+    deviceId === undefined &&
+    inputs.onlyEvaluateLocally === undefined &&
+    options?.disableGeoip === undefined &&
+    rest === '' &&
+    !distinctId.includes('\u0000');
+  const inputsKey = plain
+    ? distinctId
+    : `${distinctId}\u0000${deviceId ?? ''}\u0000${inputs.onlyEvaluateLocally ?? ''}\u0000${inputs.disableGeoip}\u0000${rest}`;
   return { distinctId, inputs, deviceId, inputsKey };
 }
 
@@ -341,7 +353,8 @@ function readValue(
 }
 
 const NO_ANSWER: FlagAnswer = { result: undefined, event: undefined, failed: false };
-const enabledOf = (a: FlagAnswer) => a.result?.enabled ?? false;
+// The memo's answers carry `enabled` themselves: the result is another object, cold in memory.
+const enabledOf = (a: FlagAnswer) => a.enabled ?? a.result?.enabled ?? false;
 const answerValue = (a: FlagAnswer) => responseOf(a.result);
 
 // ----- the base of a kit and of a request's handle -----

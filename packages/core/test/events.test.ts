@@ -40,6 +40,29 @@ describe('a poison event never costs its batch', () => {
         },
       }),
     ],
+    [
+      'a circular reference',
+      () => {
+        const loop: Record<string, unknown> = { a: [1] };
+        (loop.a as unknown[]).push({ back: loop });
+        return loop;
+      },
+    ],
+    [
+      'a throwing getter deep in an array',
+      () => [
+        {
+          list: [
+            1,
+            {
+              get boom(): never {
+                throw new Error('deep');
+              },
+            },
+          ],
+        },
+      ],
+    ],
   ])(
     '599 good events and two with %s: all 601 arrive, the bad value replaced, said once',
     async (_name, bad) => {
@@ -61,6 +84,32 @@ describe('a poison event never costs its batch', () => {
       await kit.shutdown(1_000);
     },
   );
+});
+
+it('what JSON writes is sent as it is, said nowhere: deep nesting, Dates, class instances, toJSON', async () => {
+  const logger = memoryLogger();
+  const kit = kitFor(emulator, { logger });
+  kits.push(kit);
+  let deep: Record<string, unknown> = { leaf: 'bottom' };
+  for (let i = 0; i < 30; i++) deep = { next: deep };
+  class Point {
+    x = 1;
+    y = 2;
+  }
+  const properties = {
+    deep,
+    when: new Date(Date.UTC(2026, 11, 1)),
+    point: new Point(),
+    money: { toJSON: () => '1.00 EUR' },
+    bare: Object.assign(Object.create(null), { k: 'v' }),
+    skipped: () => 'functions are left out, as JSON does',
+  };
+  kit.capture('rich', { distinctId: 'r', properties });
+  await kit.flush();
+  const sent = emulator.events.find((e) => e.event === 'rich')?.properties;
+  expect(sent).toMatchObject(JSON.parse(JSON.stringify(properties)));
+  expect(sent).not.toHaveProperty('skipped');
+  expect(logger.lines.filter((l) => l.includes('serialised'))).toEqual([]);
 });
 
 it('a BigInt property is sent as its digits', async () => {

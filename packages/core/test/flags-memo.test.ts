@@ -105,6 +105,31 @@ describe('local evaluation memo', () => {
     expect(called.map((e) => e.distinctId).sort()).toEqual(['cached-a', 'cached-b', 'cached-c']);
   });
 
+  it("a remembered answer's exposure goes through posthog-node's dedupe once, not on every read", async () => {
+    const kit = await localKit();
+    // posthog-node's own method (the kit's client calls it through super).
+    const dedupe = vi.spyOn(
+      PostHog.prototype as unknown as { _captureFlagCalledEventIfNeeded(p: unknown): void },
+      '_captureFlagCalledEventIfNeeded',
+    );
+    try {
+      for (let i = 0; i < 20; i++) await kit.getFeatureFlag('exp', { distinctId: 'repeat' });
+      const asked = dedupe.mock.calls.filter(
+        ([params]) => (params as { distinctId?: string }).distinctId === 'repeat',
+      );
+      // The evaluation's answer, then the memo's copy of it; then nothing: the dedupe would drop it.
+      expect(asked).toHaveLength(2);
+    } finally {
+      dedupe.mockRestore();
+    }
+    await kit.flush();
+    expect(
+      emulator.events.filter(
+        (e) => e.event === '$feature_flag_called' && e.distinctId === 'repeat',
+      ),
+    ).toHaveLength(1);
+  });
+
   it('a user evaluated once without events still gets their exposure event later', async () => {
     const kit = await localKit();
     await kit.getFeatureFlag('exp', { distinctId: 'quiet', sendFeatureFlagEvents: false });

@@ -18,7 +18,10 @@ const LOCALLY = 'Evaluated locally';
  * - At most `maxEntries` (oldest dropped first); nothing while flag overrides are set.
  */
 export class LocalEvaluationMemo {
-  /** By inputs, then flag key: the inputs string's hash, computed for the request's lookup, is reused. */
+  /**
+   * By flag key (a handful, hot in the CPU's cache), then inputs: one look-up in a map as
+   * large as the users, whose memory a request reaches cold (about 0.3 µs on its own).
+   */
   private entries = new Map<string, Map<string, FlagAnswer>>();
   private count = 0;
   private generationStart = Date.now();
@@ -61,32 +64,39 @@ export class LocalEvaluationMemo {
       this.forget();
       return undefined;
     }
-    return this.entries.get(request.inputsKey)?.get(request.key);
+    return this.entries.get(request.key)?.get(request.inputsKey);
   }
 
   /** Keeps a local answer, unless the definitions changed while it was computed. */
   keep(request: FlagRequest, answer: FlagAnswer, generation: object): void {
     if (generation !== this.entries || this.client?.hasFlagOverrides) return;
     if (!(answer.local || answer.result?.reason === LOCALLY) || !cacheable(answer)) return;
-    if (this.count >= this.maxEntries) {
-      // The oldest inputs go first, with every flag remembered for them.
-      const [oldest, group] = this.entries.entries().next().value ?? [];
-      if (oldest !== undefined && group) {
-        this.entries.delete(oldest);
-        this.count -= group.size;
+    let flag = this.entries.get(request.key);
+    if (!flag) {
+      flag = new Map();
+      this.entries.set(request.key, flag);
+    }
+    if (!flag.has(request.inputsKey)) {
+      if (this.count >= this.maxEntries) {
+        // The flag's oldest inputs go first (every flag's, when this one has none yet).
+        const oldest = flag.keys().next();
+        if (oldest.done) {
+          this.forget();
+          return;
+        }
+        flag.delete(oldest.value);
+        this.count--;
       }
+      this.count++;
     }
-    let group = this.entries.get(request.inputsKey);
-    if (!group) {
-      group = new Map();
-      this.entries.set(request.inputsKey, group);
-    }
-    if (!group.has(request.key)) this.count++;
-    group.set(request.key, {
+    flag.set(request.inputsKey, {
       result: answer.result && structuredClone(answer.result),
       event: answer.event,
       failed: false,
       local: true,
+      // Set on the first read's exposure; here from the start, so every entry has one shape.
+      exposed: false,
+      enabled: answer.result?.enabled ?? false,
     });
   }
 }

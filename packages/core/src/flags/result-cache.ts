@@ -63,6 +63,15 @@ export interface FlagAnswer {
   failed: boolean;
   /** A function of the local definitions and the inputs (the memo may keep it). */
   local?: boolean | undefined;
+  /**
+   * Set once its `$feature_flag_called` went through posthog-node's dedupe: a remembered
+   * answer (the memo's, the in-memory result cache's) is the same object for every later
+   * read with the same inputs, whose exposure that dedupe (by user, flag, value and groups)
+   * would drop; it is not asked again.
+   */
+  exposed?: boolean | undefined;
+  /** `result.enabled`, kept on the answer itself by the memo (read without reaching the result). */
+  enabled?: boolean | undefined;
 }
 
 /** What posthog-node's `evaluateFlags()` returns (a `FeatureFlagEvaluations`), as far as the kit reads it. */

@@ -277,7 +277,8 @@ export class FlagReader {
   /** Sends the `$feature_flag_called` of an answer, with the context's properties. */
   exposed(subject: FlagSubject, key: string, answer: FlagAnswer, context: LazyProperties): void {
     const event = answer.event;
-    if (!event) return;
+    if (!event || answer.exposed) return;
+    answer.exposed = true;
     this.client.sendFlagCalled(
       {
         distinctId: subject.distinctId,
@@ -304,8 +305,9 @@ export class FlagState {
   readonly answers = new Map<string, FlagAnswer>();
   /** Keys read with `isEnabled`/`getFlag`, in order: the ones events carry. */
   readonly accessed = new Set<string>();
-  readonly #pending = new Map<string, Promise<FlagAnswer>>();
-  readonly #sent = new Set<string>();
+  // Made on first use: most states answer synchronously (the memo) and send nothing twice.
+  #pending: Map<string, Promise<FlagAnswer>> | undefined;
+  #sent: Set<string> | undefined;
   readonly #context: LazyProperties;
   readonly #clock: RequestClock | undefined;
   /** Keys the one evaluation of every flag asks for (undefined: all). */
@@ -328,7 +330,7 @@ export class FlagState {
   answer(key: string, sendEvents: boolean | undefined): FlagAnswer | Promise<FlagAnswer> {
     const done = this.answers.get(key);
     if (done) return done;
-    const pending = this.#pending.get(key);
+    const pending = this.#pending?.get(key);
     if (pending) return pending;
     const reader = this.reader;
     if (!reader) return NONE;
@@ -339,12 +341,13 @@ export class FlagState {
     const answer = reader.budgeted(key, this.#clock, () => reader.one(request, sendEvents, source));
     if (!(answer instanceof Promise)) return this.#settle(key, answer);
     const settled = answer.then((a) => this.#settle(key, a));
+    this.#pending ??= new Map();
     this.#pending.set(key, settled);
     return settled;
   }
 
   #settle(key: string, answer: FlagAnswer): FlagAnswer {
-    this.#pending.delete(key);
+    this.#pending?.delete(key);
     this.answers.set(key, answer);
     if (answer.failed && answer.result === undefined && answer !== SPENT) this.reader?.failed(key);
     return answer;
@@ -367,12 +370,12 @@ export class FlagState {
     if (set !== SPENT && this.#all) {
       const flags = await this.#all;
       for (const key of flags.keys) {
-        if (!this.answers.has(key) && !this.#pending.has(key)) {
+        if (!this.answers.has(key) && !this.#pending?.has(key)) {
           this.answers.set(key, flags.answer(key));
         }
       }
     }
-    await Promise.all(this.#pending.values());
+    if (this.#pending) await Promise.all(this.#pending.values());
     for (const [key, answer] of this.answers) {
       const value = flagValue(answer);
       if (value === undefined) continue;
@@ -389,8 +392,9 @@ export class FlagState {
   access(key: string, answer: FlagAnswer, send: boolean | undefined): void {
     this.accessed.add(key);
     const reader = this.reader;
-    if (!reader || !answer.event || this.#sent.has(key)) return;
+    if (!reader || !answer.event || this.#sent?.has(key)) return;
     if (!(send ?? reader.client.sendFlagEventsByDefault)) return;
+    this.#sent ??= new Set();
     this.#sent.add(key);
     reader.exposed(this.subject, key, answer, this.#context);
   }
@@ -509,10 +513,18 @@ export class Snapshot implements FlagSnapshot {
 /** The flags a request read: one state per user and inputs, one budget clock. */
 export class RequestFlags {
   readonly clock: RequestClock = { start: undefined };
+  /** The first inputs' state: a request mostly reads one user's flags (no map for it). */
+  #first: FlagState | undefined;
   #states: Map<string, FlagState> | undefined;
 
   /** The request's state for these inputs, made by `make` the first time. */
   state(subject: FlagSubject, make: () => FlagState): FlagState {
+    const first = this.#first;
+    if (first === undefined) {
+      this.#first = make();
+      return this.#first;
+    }
+    if (first.subject.inputsKey === subject.inputsKey) return first;
     this.#states ??= new Map();
     let state = this.#states.get(subject.inputsKey);
     if (!state) {
@@ -522,15 +534,32 @@ export class RequestFlags {
     return state;
   }
 
+  /** Every state of the request, the first one first. */
+  *#all(): Generator<FlagState> {
+    if (this.#first) yield this.#first;
+    if (this.#states) yield* this.#states.values();
+  }
+
   /**
    * Adds the flags read in the request for `distinctId` to an event's properties, as
    * posthog-node's `flags: snapshot.onlyAccessed()` would (the latest read of a key wins).
    */
   addTo(into: Record<string, unknown>, distinctId: string | undefined): void {
-    const states = this.#states;
-    if (distinctId === undefined || !states) return;
+    const first = this.#first;
+    if (distinctId === undefined || !first) return;
+    if (!this.#states) {
+      // One user's flags, the common case: their reads in order, no merging.
+      if (first.subject.distinctId !== distinctId || first.accessed.size === 0) return;
+      const pairs: Array<[string, FlagAnswer]> = [];
+      for (const key of first.accessed) {
+        const answer = first.answers.get(key);
+        if (answer) pairs.push([key, answer]);
+      }
+      addEventProperties(into, pairs);
+      return;
+    }
     let read: Map<string, FlagAnswer> | undefined;
-    for (const state of states.values()) {
+    for (const state of this.#all()) {
       if (state.subject.distinctId !== distinctId || state.accessed.size === 0) continue;
       read ??= new Map();
       for (const key of state.accessed) {

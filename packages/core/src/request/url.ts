@@ -23,7 +23,8 @@ export function capTag(value: string | undefined): string | undefined {
  * (path included); then cut to {@link MAX_TAG_LENGTH}.
  */
 export function maskUrl(url: string): string {
-  let out = url.replace(USERINFO, '$1[redacted]@');
+  // The regular expressions only where their first character is.
+  let out = url.includes('@') ? url.replace(USERINFO, '$1[redacted]@') : url;
   const query = out.indexOf('?');
   if (query >= 0) {
     const hash = out.indexOf('#', query);
@@ -45,5 +46,5 @@ export function maskUrl(url: string): string {
       .join('&');
     out = `${out.slice(0, query + 1)}${masked}${out.slice(end)}`;
   }
-  return capTag(out.replace(POSTHOG_KEY, '[redacted]')) as string;
+  return capTag(out.includes('_') ? out.replace(POSTHOG_KEY, '[redacted]') : out) as string;
 }
