@@ -291,13 +291,12 @@ function stateIn(
   if (!reader || !subject) {
     return new FlagState(undefined, NO_SUBJECT, { context: () => undefined });
   }
-  const context = () => (scope ? contextProperties(scope) : undefined);
   const request = scope?.flagReads;
+  const existing = request?.state(subject);
+  if (existing) return existing;
+  const context = () => (scope ? contextProperties(scope) : undefined);
   if (!request) return new FlagState(reader, subject, { context, fetchKeys });
-  return request.state(
-    subject,
-    () => new FlagState(reader, subject, { context, clock: request.clock }),
-  );
+  return request.add(new FlagState(reader, subject, { context, clock: request.clock }));
 }
 
 /** A snapshot of the scope's (or the given) user's flags. */

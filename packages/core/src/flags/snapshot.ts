@@ -517,19 +517,19 @@ export class RequestFlags {
   #first: FlagState | undefined;
   #states: Map<string, FlagState> | undefined;
 
-  /** The request's state for these inputs, made by `make` the first time. */
-  state(subject: FlagSubject, make: () => FlagState): FlagState {
+  /** The request's state for these inputs, if it has one. */
+  state(subject: FlagSubject): FlagState | undefined {
     const first = this.#first;
-    if (first === undefined) {
-      this.#first = make();
-      return this.#first;
-    }
-    if (first.subject.inputsKey === subject.inputsKey) return first;
-    this.#states ??= new Map();
-    let state = this.#states.get(subject.inputsKey);
-    if (!state) {
-      state = make();
-      this.#states.set(subject.inputsKey, state);
+    if (first === undefined || first.subject.inputsKey === subject.inputsKey) return first;
+    return this.#states?.get(subject.inputsKey);
+  }
+
+  /** Adds the state of inputs the request has none for yet. */
+  add(state: FlagState): FlagState {
+    if (this.#first === undefined) this.#first = state;
+    else {
+      this.#states ??= new Map();
+      this.#states.set(state.subject.inputsKey, state);
     }
     return state;
   }
