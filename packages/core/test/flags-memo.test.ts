@@ -130,6 +130,21 @@ describe('local evaluation memo', () => {
     ).toHaveLength(1);
   });
 
+  it('forgets what it kept at least once per poll interval (conditions on dates move with time)', async () => {
+    const kit = kitFor(emulator, {
+      personalApiKey: emulator.personalApiKey,
+      pollIntervalMs: 1_000,
+    });
+    kits.push(kit);
+    await kit.client?.waitForLocalEvaluationReady(5_000);
+    const spy = calls(kit);
+    await kit.getFeatureFlag('exp', { distinctId: 'aging' });
+    const before = spy.mock.calls.length;
+    await new Promise((resolve) => setTimeout(resolve, 1_300));
+    await kit.getFeatureFlag('exp', { distinctId: 'aging' });
+    expect(spy.mock.calls.length).toBe(before + 1);
+  });
+
   it('a user evaluated once without events still gets their exposure event later', async () => {
     const kit = await localKit();
     await kit.getFeatureFlag('exp', { distinctId: 'quiet', sendFeatureFlagEvents: false });

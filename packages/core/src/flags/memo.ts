@@ -24,7 +24,9 @@ export class LocalEvaluationMemo {
    */
   private entries = new Map<string, Map<string, FlagAnswer>>();
   private count = 0;
-  private generationStart = Date.now();
+  /** Set when the oldest answer kept reaches `maxAgeMs` (a timer: no clock read per look-up). */
+  private stale = false;
+  private timer: ReturnType<typeof setTimeout> | undefined;
   private readonly maxAgeMs: number;
   private readonly maxEntries: number;
   private client: FlagRecordingPostHog | undefined;
@@ -43,7 +45,20 @@ export class LocalEvaluationMemo {
   forget(): void {
     this.entries = new Map();
     this.count = 0;
-    this.generationStart = Date.now();
+    this.stale = false;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /** From the first answer kept after a forget, `maxAgeMs` until all are forgotten. */
+  private arm(): void {
+    if (this.timer !== undefined) return;
+    this.timer = setTimeout(() => {
+      this.stale = true;
+      this.timer = undefined;
+    }, this.maxAgeMs);
+    // It never keeps a process alive; it lives at most maxAgeMs, and only with answers kept.
+    this.timer.unref?.();
   }
 
   /** How many answers are remembered. */
@@ -60,7 +75,7 @@ export class LocalEvaluationMemo {
   get(request: FlagRequest): FlagAnswer | undefined {
     const client = this.client;
     if (!client || client.hasFlagOverrides) return undefined;
-    if (Date.now() - this.generationStart > this.maxAgeMs) {
+    if (this.stale) {
       this.forget();
       return undefined;
     }
@@ -89,6 +104,7 @@ export class LocalEvaluationMemo {
       }
       this.count++;
     }
+    this.arm();
     flag.set(request.inputsKey, {
       result: answer.result && structuredClone(answer.result),
       event: answer.event,

@@ -242,6 +242,11 @@ export class FlagReader {
   }
 
   /** `work` within the request's budget (reads that ask PostHog, on the request path). */
+  /** The memo's answer for a request, synchronously: no budget, no evaluation to set up. */
+  remembered(request: FlagRequest): FlagAnswer | undefined {
+    return this.#host.caches?.memo?.get(request);
+  }
+
   budgeted(
     key: string | undefined,
     clock: RequestClock | undefined,
@@ -335,6 +340,8 @@ export class FlagState {
     const reader = this.reader;
     if (!reader) return NONE;
     const request: FlagRequest = { ...this.subject, key };
+    const remembered = reader.remembered(request);
+    if (remembered) return this.#settle(key, remembered);
     const source = reader.local
       ? undefined
       : async () => (await this.#allFlags()).answer(key) as FlagAnswer;
