@@ -1,8 +1,11 @@
 // One benchmark app: `node apps/server.ts <framework> <config>`; prints `ready {"port": n}`.
 // With STATS=1 (and --expose-gc) a second port answers heap and handle counts after a GC,
 // outside the framework, for the memory benchmark, and the CPU time used so far (`/cpu`: no GC
-// first) for the overhead benchmark's CPU per request.
+// first) for the overhead benchmark's CPU per request. `/profile/start` and `/profile/stop`
+// take a V8 CPU profile of the window between them (the profile benchmark's: the requests
+// only, not the start-up or the warm-up), answered by `/profile/stop` as JSON.
 import { createServer, type Server } from 'node:http';
+import { Session } from 'node:inspector/promises';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './common.ts';
 
@@ -23,7 +26,24 @@ const cpuMicros = () => {
 
 if (process.env.STATS === '1') {
   const gc = (globalThis as { gc?: () => void }).gc;
-  const stats = createServer((req, res) => {
+  let profiler: Session | undefined;
+  const stats = createServer(async (req, res) => {
+    if (req.url === '/profile/start') {
+      profiler = new Session();
+      profiler.connect();
+      await profiler.post('Profiler.enable');
+      await profiler.post('Profiler.start');
+      res.end('{}');
+      return;
+    }
+    if (req.url === '/profile/stop' && profiler) {
+      const { profile } = await profiler.post('Profiler.stop');
+      profiler.disconnect();
+      profiler = undefined;
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify(profile));
+      return;
+    }
     if (req.url !== '/cpu') {
       gc?.();
       gc?.();

@@ -13,9 +13,9 @@ interface Profile {
 }
 
 const AREAS: Array<[string, RegExp]> = [
-  ['posthog-kit', /\/packages\/(core|express|koa|hono|h3)\/|@posthog-kit/],
+  ['posthog-kit', /\/packages\/(core|express|koa|hono|h3|fastify|nestjs)\/|@posthog-kit/],
   ['posthog-node', /posthog-node|@posthog\+core|@posthog\/core/],
-  ['framework', /express|router|koa|hono|h3|srvx|rou3/],
+  ['framework', /express|router|koa|hono|h3|srvx|rou3|fastify|find-my-way|@nestjs|rxjs/],
   ['node', /^node:/],
 ];
 

@@ -90,6 +90,8 @@ export class Scope {
     const request = this.derivedTags();
     const own = this.#own.tags;
     if (!request && !own) return outer ?? {};
+    // A request's own scope, the common case: one spread, V8's fast copy of one shape.
+    if (!outer && !own) return { ...request };
     return { ...outer, ...request, ...own };
   }
 

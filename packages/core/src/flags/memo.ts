@@ -73,13 +73,18 @@ export class LocalEvaluationMemo {
 
   /** The remembered answer for these inputs, or undefined. */
   get(request: FlagRequest): FlagAnswer | undefined {
+    return this.lookup(request.key, request.inputsKey);
+  }
+
+  /** The remembered answer of a flag for an inputs key, or undefined. */
+  lookup(key: string, inputsKey: string): FlagAnswer | undefined {
     const client = this.client;
     if (!client || client.hasFlagOverrides) return undefined;
     if (this.stale) {
       this.forget();
       return undefined;
     }
-    return this.entries.get(request.key)?.get(request.inputsKey);
+    return this.entries.get(key)?.get(inputsKey);
   }
 
   /** Keeps a local answer, unless the definitions changed while it was computed. */

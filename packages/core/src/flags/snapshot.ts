@@ -242,9 +242,9 @@ export class FlagReader {
   }
 
   /** `work` within the request's budget (reads that ask PostHog, on the request path). */
-  /** The memo's answer for a request, synchronously: no budget, no evaluation to set up. */
-  remembered(request: FlagRequest): FlagAnswer | undefined {
-    return this.#host.caches?.memo?.get(request);
+  /** The memo's answer of a flag for a subject, synchronously: no budget, no evaluation to set up. */
+  remembered(subject: FlagSubject, key: string): FlagAnswer | undefined {
+    return this.#host.caches?.memo?.lookup(key, subject.inputsKey);
   }
 
   budgeted(
@@ -339,9 +339,9 @@ export class FlagState {
     if (pending) return pending;
     const reader = this.reader;
     if (!reader) return NONE;
-    const request: FlagRequest = { ...this.subject, key };
-    const remembered = reader.remembered(request);
+    const remembered = reader.remembered(this.subject, key);
     if (remembered) return this.#settle(key, remembered);
+    const request: FlagRequest = { ...this.subject, key };
     const source = reader.local
       ? undefined
       : async () => (await this.#allFlags()).answer(key) as FlagAnswer;
