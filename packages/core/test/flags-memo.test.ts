@@ -3,7 +3,7 @@
 import { flag, type PostHogEmulator, startEmulator } from '@posthog-kit/testing';
 import { PostHog } from 'posthog-node';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { PostHogKit } from '../src/index.ts';
+import type { PostHogKit, PostHogKitOptions } from '../src/index.ts';
 import { kitFor } from './helpers.ts';
 
 let emulator: PostHogEmulator;
@@ -25,8 +25,8 @@ beforeEach(() => {
   emulator.setFlags(FLAGS);
 });
 
-async function localKit(): Promise<PostHogKit> {
-  const kit = kitFor(emulator, { personalApiKey: emulator.personalApiKey });
+async function localKit(options: PostHogKitOptions = {}): Promise<PostHogKit> {
+  const kit = kitFor(emulator, { personalApiKey: emulator.personalApiKey, ...options });
   kits.push(kit);
   await kit.client?.waitForLocalEvaluationReady(5_000);
   return kit;
@@ -82,12 +82,7 @@ describe('local evaluation memo', () => {
   });
 
   it('with the flag result cache on, hits come from the memo and exposures still go out once per user', async () => {
-    const kit = kitFor(emulator, {
-      personalApiKey: emulator.personalApiKey,
-      featureFlagsCacheTtlMs: 60_000,
-    });
-    kits.push(kit);
-    await kit.client?.waitForLocalEvaluationReady(5_000);
+    const kit = await localKit({ featureFlagsCacheTtlMs: 60_000 });
     const spy = calls(kit);
     const users = ['a', 'b', 'a', 'c', 'b', 'a', 'c', 'a'];
     const answers = new Map<string, unknown>();
@@ -131,12 +126,7 @@ describe('local evaluation memo', () => {
   });
 
   it('forgets what it kept at least once per poll interval (conditions on dates move with time)', async () => {
-    const kit = kitFor(emulator, {
-      personalApiKey: emulator.personalApiKey,
-      pollIntervalMs: 1_000,
-    });
-    kits.push(kit);
-    await kit.client?.waitForLocalEvaluationReady(5_000);
+    const kit = await localKit({ pollIntervalMs: 1_000 });
     const spy = calls(kit);
     await kit.getFeatureFlag('exp', { distinctId: 'aging' });
     const before = spy.mock.calls.length;
