@@ -9,13 +9,13 @@
 //
 //   node bench/flags-cold-start.ts [--runs 10] [--latency 0,150,400]
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { flag, startEmulator } from '@posthog-kit/testing';
 import { RedisServer } from '../test/redis-server.ts';
 import { argValue, median } from './lib/process.ts';
+import { save } from './lib/results.ts';
 
 const runs = Number(argValue('runs', '10'));
 const latencies = argValue('latency', '0,150,400').split(',').map(Number);
@@ -111,15 +111,3 @@ console.log('| PostHog latency | shared cache | median | range | definitions fet
 console.log('| --- | --- | --- | --- | --- |');
 for (const row of rows) console.log(row);
 save('flags-cold-start', { runs, latencies, rows: results });
-
-/** Writes the run's figures to bench/results/, as the other suites do. */
-function save(name: string, data: unknown): void {
-  const dir = fileURLToPath(new URL('./results/', import.meta.url));
-  mkdirSync(dir, { recursive: true });
-  const file = `${dir}${name}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
-  writeFileSync(
-    file,
-    `${JSON.stringify({ cores: cpus().length, node: process.versions.node, ...(data as object) }, null, 2)}\n`,
-  );
-  console.error(`results written to ${file}`);
-}

@@ -4,13 +4,13 @@
 // process; 1,000 users, so after the first round the result cache answers from hits.
 //
 //   node bench/flags-eval.ts [--seconds 3] [--rounds 3] [--users 1000]
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { createPostHogKit, type PostHogKitOptions } from '@posthog-kit/core';
 import { PostHog } from 'posthog-node';
 import { RedisServer } from '../test/redis-server.ts';
 import { argValue, median, startNode } from './lib/process.ts';
+import { save } from './lib/results.ts';
 
 const seconds = Number(argValue('seconds', '3'));
 const rounds = Number(argValue('rounds', '3'));
@@ -122,15 +122,3 @@ for (const variant of variants) {
   );
 }
 save('flags-eval', { seconds, rounds, userCount, results, ratios });
-
-/** Writes the run's figures to bench/results/, as the other suites do. */
-function save(name: string, data: unknown): void {
-  const dir = fileURLToPath(new URL('./results/', import.meta.url));
-  mkdirSync(dir, { recursive: true });
-  const file = `${dir}${name}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
-  writeFileSync(
-    file,
-    `${JSON.stringify({ cores: cpus().length, node: process.versions.node, ...(data as object) }, null, 2)}\n`,
-  );
-  console.error(`results written to ${file}`);
-}

@@ -5,12 +5,12 @@
 //   node bench/flags-fetches.ts [--window 30] [--poll 1] [--processes 1,4,8]
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { flag, startEmulator } from '@posthog-kit/testing';
 import { RedisServer } from '../test/redis-server.ts';
 import { argValue } from './lib/process.ts';
+import { save } from './lib/results.ts';
 
 const windowS = Number(argValue('window', '30'));
 const pollS = Number(argValue('poll', '1'));
@@ -83,15 +83,3 @@ console.log('| processes | definitions | fetches | of them 200 | of them 304 |')
 console.log('| --- | --- | --- | --- | --- |');
 for (const row of rows) console.log(row);
 save('flags-fetches', { windowS, pollS, rows: results });
-
-/** Writes the run's figures to bench/results/, as the other suites do. */
-function save(name: string, data: unknown): void {
-  const dir = fileURLToPath(new URL('./results/', import.meta.url));
-  mkdirSync(dir, { recursive: true });
-  const file = `${dir}${name}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
-  writeFileSync(
-    file,
-    `${JSON.stringify({ cores: cpus().length, node: process.versions.node, ...(data as object) }, null, 2)}\n`,
-  );
-  console.error(`results written to ${file}`);
-}

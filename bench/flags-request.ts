@@ -6,7 +6,6 @@
 // CPU measured is the app's: the flag reads, the capture, posthog-node's batching.
 //
 //   node bench/flags-request.ts [--seconds 2] [--rounds 5] [--users 1000] [--definitions 1,20,200]
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import {
@@ -19,6 +18,7 @@ import {
 } from '@posthog-kit/core';
 import { PostHog } from 'posthog-node';
 import { argValue, median, startNode } from './lib/process.ts';
+import { save } from './lib/results.ts';
 
 const seconds = Number(argValue('seconds', '2'));
 const rounds = Number(argValue('rounds', '5'));
@@ -178,14 +178,3 @@ for (const definitions of definitionCounts) {
   }
 }
 save('flags-request', { seconds, rounds, userCount, results });
-
-function save(name: string, data: unknown): void {
-  const dir = fileURLToPath(new URL('./results/', import.meta.url));
-  mkdirSync(dir, { recursive: true });
-  const file = `${dir}${name}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
-  writeFileSync(
-    file,
-    `${JSON.stringify({ cores: cpus().length, node: process.versions.node, ...(data as object) }, null, 2)}\n`,
-  );
-  console.error(`results written to ${file}`);
-}

@@ -13,7 +13,6 @@
 //   node bench/fleet.ts [--processes 64] [--seconds 30] [--poll 1] [--stores redis,cluster]
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +26,7 @@ import {
   redisInfo,
 } from '../test/redis-server.ts';
 import { argValue, median } from './lib/process.ts';
+import { save } from './lib/results.ts';
 
 const processes = Number(argValue('processes', '64'));
 const seconds = Number(argValue('seconds', '30'));
@@ -443,14 +443,3 @@ for (const r of rows) {
   );
 }
 save('fleet', { processes, seconds, pollS, lockTtlMs, rows });
-
-function save(name: string, data: unknown): void {
-  const dir = fileURLToPath(new URL('./results/', import.meta.url));
-  mkdirSync(dir, { recursive: true });
-  const file = `${dir}${name}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`;
-  writeFileSync(
-    file,
-    `${JSON.stringify({ cores: cpus().length, node: process.versions.node, ...(data as object) }, null, 2)}\n`,
-  );
-  console.error(`results written to ${file}`);
-}
