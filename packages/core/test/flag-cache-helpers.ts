@@ -26,13 +26,38 @@ export const PERSON = (user: string) => ({
   plan: Number(user.split('-')[1]) % 3 === 0 ? 'pro' : 'free',
 });
 
+/** Every user's answer for every flag: `answers[user][flag]`. */
+export type Answers = Record<string, Record<string, boolean | string | undefined>>;
+
+/**
+ * The kit's answers for every user and flag (no exposure events), as `referenceAnswers` has
+ * posthog-node's; locally only unless `local` is false.
+ */
+export async function answersOf(
+  kit: PostHogKit,
+  { users = USERS, local = true }: { users?: string[]; local?: boolean } = {},
+): Promise<Answers> {
+  const out: Answers = {};
+  for (const user of users) {
+    const row: Answers[string] = {};
+    for (const key of FLAG_KEYS) {
+      row[key] = await kit.getFeatureFlag(key, {
+        distinctId: user,
+        personProperties: PERSON(user),
+        onlyEvaluateLocally: local,
+        sendFeatureFlagEvents: false,
+      });
+    }
+    out[user] = row;
+  }
+  return out;
+}
+
 /**
  * What posthog-node itself answers for every user and flag, evaluated locally against the
  * emulator (then the emulator's counts are reset, so the test counts only its own fetches).
  */
-export async function referenceAnswers(
-  emulator: PostHogEmulator,
-): Promise<Record<string, Record<string, boolean | string | undefined>>> {
+export async function referenceAnswers(emulator: PostHogEmulator): Promise<Answers> {
   const client = new PostHog(emulator.projectApiKey, {
     host: emulator.url,
     personalApiKey: emulator.personalApiKey,

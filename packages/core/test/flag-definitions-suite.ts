@@ -5,12 +5,11 @@ import { flag, startEmulator } from '@posthog-kit/testing';
 import { beforeAll, describe, it, type TestContext } from 'vitest';
 import type { PostHogKit, PostHogKitOptions } from '../src/index.ts';
 import {
-  FLAG_KEYS,
+  type Answers,
+  answersOf,
   FLAGS,
-  PERSON,
   referenceAnswers,
   sleep,
-  USERS,
   uniquePrefix,
   until,
 } from './flag-cache-helpers.ts';
@@ -28,25 +27,6 @@ export interface StoreUnderTest {
 
 const POLL_MS = 150;
 const LOCK_TTL_MS = 450;
-
-type Answers = Record<string, Record<string, boolean | string | undefined>>;
-
-async function answersOf(kit: PostHogKit): Promise<Answers> {
-  const out: Answers = {};
-  for (const user of USERS) {
-    const row: Answers[string] = {};
-    for (const key of FLAG_KEYS) {
-      row[key] = await kit.getFeatureFlag(key, {
-        distinctId: user,
-        personProperties: PERSON(user),
-        onlyEvaluateLocally: true,
-        sendFeatureFlagEvents: false,
-      });
-    }
-    out[user] = row;
-  }
-  return out;
-}
 
 const leaders = (kits: PostHogKit[]) => kits.filter((k) => k.flags?.definitions?.leader);
 

@@ -17,11 +17,11 @@ import { RedisLease } from '../src/flags/lease.ts';
 import { GuardedStore, resolveStore } from '../src/flags/store.ts';
 import type { PostHogKit, PostHogKitOptions } from '../src/index.ts';
 import {
-  FLAG_KEYS,
+  type Answers,
+  answersOf,
   FLAGS,
   flagsOf,
   isLeader,
-  PERSON,
   referenceAnswers,
   sleep,
   USERS,
@@ -33,25 +33,6 @@ import { kitFor, memoryLogger } from './helpers.ts';
 const clusterUrl = inject('redisClusterUrl');
 const skipReason = inject('redisClusterSkipReason');
 const seedPort = clusterUrl ? Number(new URL(clusterUrl.split(',')[0] as string).port) : 0;
-
-type Answers = Record<string, Record<string, boolean | string | undefined>>;
-
-async function answersOf(kit: PostHogKit, users = USERS): Promise<Answers> {
-  const out: Answers = {};
-  for (const user of users) {
-    const row: Answers[string] = {};
-    for (const key of FLAG_KEYS) {
-      row[key] = await kit.getFeatureFlag(key, {
-        distinctId: user,
-        personProperties: PERSON(user),
-        onlyEvaluateLocally: true,
-        sendFeatureFlagEvents: false,
-      });
-    }
-    out[user] = row;
-  }
-  return out;
-}
 
 const leaders = (kits: PostHogKit[]) => kits.filter(isLeader);
 
@@ -208,7 +189,7 @@ function keepAsking(kits: PostHogKit[], reference: Answers) {
   const done = (async () => {
     while (!stop) {
       for (const kit of kits) {
-        const answers = await answersOf(kit, users);
+        const answers = await answersOf(kit, { users });
         for (const user of users) {
           asked++;
           if (JSON.stringify(answers[user]) !== JSON.stringify(reference[user])) wrong++;

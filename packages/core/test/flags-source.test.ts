@@ -12,13 +12,11 @@ import { describe, inject, it, type TestContext } from 'vitest';
 import { definitionKeys } from '../src/flags/store.ts';
 import type { FlagsStatus, PostHogKit, PostHogKitOptions } from '../src/index.ts';
 import {
-  FLAG_KEYS,
+  answersOf,
   FLAGS,
   flagsOf,
-  PERSON,
   referenceAnswers,
   sleep,
-  USERS,
   uniquePrefix,
   until,
 } from './flag-cache-helpers.ts';
@@ -27,25 +25,6 @@ import { kitFor, memoryLogger } from './helpers.ts';
 const redisUrl = inject('redisUrl');
 const RELAY = fileURLToPath(new URL('../src/relay/cli.ts', import.meta.url));
 const POLL_MS = 200;
-
-type Answers = Record<string, Record<string, boolean | string | undefined>>;
-
-async function answersOf(kit: PostHogKit, local = true): Promise<Answers> {
-  const out: Answers = {};
-  for (const user of USERS) {
-    const row: Answers[string] = {};
-    for (const key of FLAG_KEYS) {
-      row[key] = await kit.getFeatureFlag(key, {
-        distinctId: user,
-        personProperties: PERSON(user),
-        onlyEvaluateLocally: local,
-        sendFeatureFlagEvents: false,
-      });
-    }
-    out[user] = row;
-  }
-  return out;
-}
 
 /** Requests to the emulator's definitions and remote evaluation endpoints since `since`. */
 const flagRequests = (emulator: PostHogEmulator, since: number) =>
@@ -178,7 +157,7 @@ describe.skipIf(!redisUrl)(
       ).toBe(undefined);
       // Else PostHog evaluates remotely, with the project key only: the same answers.
       const before = emulator.flagsRequestCount;
-      expect(await answersOf(kit, false)).toEqual(reference);
+      expect(await answersOf(kit, { local: false })).toEqual(reference);
       expect(emulator.flagsRequestCount).toBeGreaterThan(before);
       expect(emulator.definitionsFetchCount).toBe(0);
       await sleep(POLL_MS * 5);
@@ -203,7 +182,7 @@ describe.skipIf(!redisUrl)(
       expect(await answersOf(kit)).toEqual(reference);
       expect(logger.lines.filter((l) => l.includes('fresh again'))).toHaveLength(1);
       const remote = emulator.flagsRequestCount;
-      await answersOf(kit, false);
+      await answersOf(kit, { local: false });
       expect(emulator.flagsRequestCount).toBe(remote);
       // The status was exported on each change: none first, then the store.
       expect(seen.some((s) => s.source === 'none')).toBe(true);
@@ -231,7 +210,7 @@ describe.skipIf(!redisUrl)(
       expect(said(), logger.lines.join('\n')).toHaveLength(1);
       expect(said()[0]).toContain('POSTHOG_FLAG_DEFINITIONS_MAX_AGE, 1 s');
       const before = emulator.flagsRequestCount;
-      expect(await answersOf(kit, false)).toEqual(reference);
+      expect(await answersOf(kit, { local: false })).toEqual(reference);
       expect(emulator.flagsRequestCount).toBeGreaterThan(before);
       expect(flagsOf(kit)?.status().stale).toBe(true);
     });
