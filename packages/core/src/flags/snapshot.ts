@@ -542,9 +542,10 @@ export class RequestFlags {
   }
 
   /** Every state of the request, the first one first. */
-  *#all(): Generator<FlagState> {
-    if (this.#first) yield this.#first;
-    if (this.#states) yield* this.#states.values();
+  #all(): Iterable<FlagState> {
+    const first = this.#first;
+    if (!first) return [];
+    return this.#states ? [first, ...this.#states.values()] : [first];
   }
 
   /**
@@ -552,19 +553,7 @@ export class RequestFlags {
    * posthog-node's `flags: snapshot.onlyAccessed()` would (the latest read of a key wins).
    */
   addTo(into: Record<string, unknown>, distinctId: string | undefined): void {
-    const first = this.#first;
-    if (distinctId === undefined || !first) return;
-    if (!this.#states) {
-      // One user's flags, the common case: their reads in order, no merging.
-      if (first.subject.distinctId !== distinctId || first.accessed.size === 0) return;
-      const pairs: Array<[string, FlagAnswer]> = [];
-      for (const key of first.accessed) {
-        const answer = first.answers.get(key);
-        if (answer) pairs.push([key, answer]);
-      }
-      addEventProperties(into, pairs);
-      return;
-    }
+    if (distinctId === undefined) return;
     let read: Map<string, FlagAnswer> | undefined;
     for (const state of this.#all()) {
       if (state.subject.distinctId !== distinctId || state.accessed.size === 0) continue;
