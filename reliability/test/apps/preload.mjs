@@ -11,6 +11,7 @@ import { writeSync } from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
 import net from 'node:net';
 import timers from 'node:timers';
+import { listenOnFreePort } from '../../../test/free-port.mjs';
 
 const FD = 3;
 const report = (message) => {
@@ -21,20 +22,7 @@ const report = (message) => {
   }
 };
 
-const listen = net.Server.prototype.listen;
-net.Server.prototype.listen = function (...args) {
-  const [first] = args;
-  if (typeof first === 'number' || (typeof first === 'string' && /^\d+$/.test(first))) {
-    args[0] = 0;
-  } else if (first && typeof first === 'object' && 'port' in first) {
-    args[0] = { ...first, port: 0 };
-  }
-  this.once('listening', () => {
-    const address = this.address();
-    if (address && typeof address === 'object') report({ type: 'listening', ...address });
-  });
-  return listen.apply(this, args);
-};
+listenOnFreePort((address) => report({ type: 'listening', ...address }));
 
 /** Timers alive (not fired, not cleared), with where they were made. */
 const live = new Map();
