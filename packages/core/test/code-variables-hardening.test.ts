@@ -5,12 +5,9 @@
 //  - mask patterns: catastrophic ones and unusable ones mask everything (fail closed),
 //    posthog-python's inline flags work;
 //  - names and value formats beyond posthog-python's list, without masking ordinary values.
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { posthogErrorHandler, posthog as posthogMiddleware } from '@posthog-kit/express';
-import { type PostHogEmulator, type RecordedEvent, startEmulator } from '@posthog-kit/testing';
-import express, { type RequestHandler } from 'express';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { RecordedEvent } from '@posthog-kit/testing';
+import type { RequestHandler } from 'express';
+import { describe, expect, it } from 'vitest';
 import { compileRules } from '../src/code-variables/encode.ts';
 import {
   codeVariablesStats,
@@ -19,53 +16,18 @@ import {
 } from '../src/code-variables/index.ts';
 import {
   type PostHogKit,
-  type PostHogKitOptions,
   CODE_VARIABLES_REDACTED_VALUE as REDACTED,
   setCodeVariablesMaskPatternsContext,
 } from '../src/index.ts';
-import { kitFor } from './helpers.ts';
+import { codeVariablesHarness } from './code-variables-harness.ts';
 
 interface Frame {
   function: string;
   code_variables?: Record<string, string | number>;
 }
 
-let emulator: PostHogEmulator;
-const kits: PostHogKit[] = [];
-const servers: Server[] = [];
-
-beforeAll(async () => {
-  emulator = await startEmulator();
-});
-afterEach(async () => {
-  await Promise.all(kits.splice(0).map((k) => k.shutdown(1_000)));
-  emulator.reset();
-  configureCodeVariables();
-});
-afterAll(async () => {
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  await emulator.close();
-});
-
-async function makeKit(options: PostHogKitOptions = {}): Promise<PostHogKit> {
-  const kit = kitFor(emulator, { captureExceptionCodeVariables: true, ...options });
-  kits.push(kit);
-  await kit.ready;
-  return kit;
-}
-
-async function serve(kit: PostHogKit, routes: Record<string, RequestHandler>): Promise<string> {
-  const app = express();
-  app.set('env', 'test');
-  app.use(posthogMiddleware({ kit: kit as never }));
-  for (const [path, handler] of Object.entries(routes)) app.get(path, handler);
-  app.use(posthogErrorHandler());
-  const server: Server = await new Promise((resolve) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
-  });
-  servers.push(server);
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
+const harness = codeVariablesHarness();
+const { makeKit, serve } = harness;
 
 const exceptionOf = (e: RecordedEvent) =>
   (e.properties.$exception_list as Array<{ value: string; stacktrace?: { frames: Frame[] } }>)[0];
@@ -80,7 +42,10 @@ const variablesIn = (e: RecordedEvent | undefined, fn: string) => {
 async function captured(kit: PostHogKit, errors: unknown[]): Promise<RecordedEvent[]> {
   const uuids = errors.map((error) => kit.captureException(error, { distinctId: 'u' }));
   await kit.flush();
-  const events = await emulator.waitForEvents({ event: '$exception', count: errors.length });
+  const events = await harness.emulator.waitForEvents({
+    event: '$exception',
+    count: errors.length,
+  });
   return uuids.map((uuid) => events.find((e) => e.uuid === uuid) as RecordedEvent);
 }
 
@@ -88,8 +53,8 @@ async function requestException(kit: PostHogKit, url: string): Promise<RecordedE
   const res = await fetch(url);
   expect(res.status).toBe(500);
   await kit.flush();
-  const [event] = await emulator.waitForEvents({ event: '$exception' });
-  emulator.reset();
+  const [event] = await harness.emulator.waitForEvents({ event: '$exception' });
+  harness.emulator.reset();
   return event as RecordedEvent;
 }
 
@@ -159,7 +124,7 @@ describe('time bounds', () => {
 
     // A fresh budget: the object known to be large is not listed again.
     configureCodeVariables({ maxExceptionsPerSecond: 1_000 });
-    emulator.reset();
+    harness.emulator.reset();
     const again = catching(() => lookUp(index, 'missing-again'));
     const [event] = await captured(kit, [again]);
     const vars = variablesIn(event, 'lookUp');
@@ -365,7 +330,7 @@ describe('names and value formats beyond posthog-python', () => {
       orderNo: 'order-2024-000123',
       mime: 'application/json',
     });
-    const raw = JSON.stringify(emulator.requests.map((r) => r.body));
+    const raw = JSON.stringify(harness.emulator.requests.map((r) => r.body));
     expect(raw).not.toContain(reveal('eulav-terces-a-si-siht'));
     expect(raw).not.toContain(`dapi${hex(32, 3)}`);
     expect(raw).not.toContain(reveal('drowssap-mrof'));

@@ -1,26 +1,21 @@
 // Code variables through a real Express app over real HTTP, posthog-node talking to the
 // emulator: the debugger pauses at each throw in this file (in-app), the variables
 // ride on the `$exception` event's frames.
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { runInThisContext } from 'node:vm';
-import { posthogErrorHandler, posthog as posthogMiddleware } from '@posthog-kit/express';
-import { type PostHogEmulator, type RecordedEvent, startEmulator } from '@posthog-kit/testing';
-import express, { type Express, type RequestHandler } from 'express';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { RecordedEvent } from '@posthog-kit/testing';
+import { describe, expect, it } from 'vitest';
 import { codeVariablesStats, configureCodeVariables } from '../src/code-variables/index.ts';
 import {
   captureException,
   type PostHogKit,
-  type PostHogKitOptions,
   CODE_VARIABLES_REDACTED_VALUE as REDACTED,
   setCaptureExceptionCodeVariablesContext,
   setCodeVariablesIgnorePatternsContext,
   setCodeVariablesMaskPatternsContext,
   CODE_VARIABLES_TOO_LONG_VALUE as TOO_LONG,
 } from '../src/index.ts';
-import { kitFor } from './helpers.ts';
+import { codeVariablesHarness } from './code-variables-harness.ts';
 
 interface Frame {
   filename: string;
@@ -35,52 +30,15 @@ interface ExceptionEntry {
   stacktrace?: { frames: Frame[] };
 }
 
-let emulator: PostHogEmulator;
-const kits: PostHogKit[] = [];
-const servers: Server[] = [];
-
-beforeAll(async () => {
-  emulator = await startEmulator();
-});
-// Each test's kits go: the debugger is one per process and serves every live kit.
-afterEach(async () => {
-  await Promise.all(kits.splice(0).map((k) => k.shutdown(1_000)));
-  emulator.reset();
-  configureCodeVariables();
-});
-afterAll(async () => {
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  await emulator.close();
-});
-
-async function makeKit(options: PostHogKitOptions = {}): Promise<PostHogKit> {
-  const kit = kitFor(emulator, { captureExceptionCodeVariables: true, ...options });
-  kits.push(kit);
-  await kit.ready;
-  return kit;
-}
-
-/** An Express app with the kit's middleware around the given routes; returns its URL. */
-async function serve(kit: PostHogKit, routes: Record<string, RequestHandler>): Promise<string> {
-  const app: Express = express();
-  app.set('env', 'test'); // no error log from Express's final handler
-  // The adapter's types are built against core's dist, this kit comes from the sources.
-  app.use(posthogMiddleware({ kit: kit as never }));
-  for (const [path, handler] of Object.entries(routes)) app.get(path, handler);
-  app.use(posthogErrorHandler());
-  const server: Server = await new Promise((resolve) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
-  });
-  servers.push(server);
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
+const harness = codeVariablesHarness();
+const { makeKit, serve } = harness;
 
 /** Requests a path and returns the `$exception` event it produced. */
 async function exceptionFrom(kit: PostHogKit, url: string, message: string) {
   const res = await fetch(url);
   expect(res.status).toBe(500);
   await kit.flush();
-  const [event] = await emulator.waitForEvents({
+  const [event] = await harness.emulator.waitForEvents({
     event: '$exception',
     predicate: (e) => exceptionsOf(e)[0]?.value === message,
   });
@@ -205,7 +163,7 @@ describe('code variables', () => {
       REDACTED,
     ]);
     // Nowhere in what the emulator received, in any form.
-    const raw = JSON.stringify(emulator.requests.map((r) => r.body));
+    const raw = JSON.stringify(harness.emulator.requests.map((r) => r.body));
     expect(raw).toContain('db.internal');
     for (const secret of Object.values(SECRETS)) expect(raw).not.toContain(secret);
   });
@@ -227,7 +185,7 @@ describe('code variables', () => {
       amount: 12,
     });
 
-    emulator.reset();
+    harness.emulator.reset();
     const without = await makeKit({ useDefaultMaskPatterns: false });
     const url2 = await serve(without, {
       '/pay': () => {
@@ -256,7 +214,7 @@ describe('code variables', () => {
     expect(vars).toMatchObject({ tmpBuffer: 'kept by default', visible: 1 });
     expect(vars).not.toHaveProperty('__internal');
 
-    emulator.reset();
+    harness.emulator.reset();
     const custom = await makeKit({ codeVariablesIgnorePatterns: ['^tmp'] });
     const event2 = await exceptionFrom(
       custom,
@@ -295,7 +253,7 @@ describe('code variables', () => {
     expect(wide['...']).toBe('80 more');
     expect(JSON.parse(vars.deep as string)).toEqual({ a: { b: { c: '[Object]' } } });
 
-    emulator.reset();
+    harness.emulator.reset();
     const many = await exceptionFrom(kit, `${url}/many`, 'many 28000');
     const frame = withVariables(many)[0]?.code_variables ?? {};
     const size = Object.entries(frame).reduce(
@@ -366,7 +324,7 @@ describe('code variables', () => {
     });
     await fetch(`${url}/caught`);
     await kit.flush();
-    const [event] = await emulator.waitForEvents({ event: '$exception' });
+    const [event] = await harness.emulator.waitForEvents({ event: '$exception' });
     expect(event?.properties.handled).toBe('yes');
     expect(variablesOf(event as RecordedEvent, 'applyDiscount')).toMatchObject({ subtotal: 1 });
   });
@@ -384,7 +342,7 @@ describe('code variables', () => {
     expect(inApp.every((f) => f.filename.startsWith('packages/core/test/'))).toBe(true);
     expect(variablesOf(event, 'applyDiscount')).toMatchObject({ subtotal: 2 });
 
-    emulator.reset();
+    harness.emulator.reset();
     const none = await makeKit({ inAppModules: ['elsewhere/'] });
     const event2 = await exceptionFrom(
       none,
@@ -426,7 +384,7 @@ describe('code variables', () => {
     });
     for (let n = 0; n < 10; n++) await fetch(`${url}/burst?n=${n}`);
     await kit.flush();
-    const events = await emulator.waitForEvents({ event: '$exception', count: 10 });
+    const events = await harness.emulator.waitForEvents({ event: '$exception', count: 10 });
     const taken = events.filter((e) => withVariables(e).length > 0);
     // Within one second: the third pause switches pausing off for the cool-down.
     expect(taken.length).toBeGreaterThanOrEqual(1);
