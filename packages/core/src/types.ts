@@ -34,6 +34,8 @@ export interface RequestInfo<TRaw = unknown> {
    * core reads `id` (or `_id`, `userId`, `sub`) and `email`.
    */
   user?(): unknown;
+  /** The route pattern the framework matched (`/users/:id`), once it has routed; for view events. */
+  route?(): string | undefined;
   /** The platform's `waitUntil` for this request (Workers, h3 on serverless), when it has one. */
   waitUntil?(promise: Promise<unknown>): void;
 }

@@ -42,6 +42,9 @@ class ExpressRequest extends NodeRequestInfo<Request> {
   user(): unknown {
     return (this.raw as { user?: unknown }).user;
   }
+  route() {
+    return matchedRoute(this.raw);
+  }
 }
 
 const request = (req: Request) => new ExpressRequest(req, req);
@@ -60,7 +63,7 @@ export function posthog(options?: PostHogExpressOptions): RequestHandler {
   return function posthogMiddleware(req, res, next) {
     const tracked = tracker.start(request(req));
     req.posthog = tracked.posthog;
-    tracker.endWhenSent(tracked, res, () => matchedRoute(req));
+    tracker.endWhenSent(tracked, res);
     tracker.run(tracked, next);
   };
 }

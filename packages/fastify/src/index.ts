@@ -50,6 +50,9 @@ class FastifyRequestInfo extends NodeRequestInfo<FastifyRequest> {
   user(): unknown {
     return (this.raw as { user?: unknown }).user;
   }
+  route() {
+    return this.raw.routeOptions.url;
+  }
 }
 
 /** The status Fastify's default error handler answers: the reply's own if set, else the error's 4xx/5xx, else 500. */
@@ -74,7 +77,7 @@ const plugin: FastifyPluginAsync<PostHogFastifyOptions> = async (app, options) =
   app.addHook('onRequest', (request, reply, next) => {
     const tracked = tracker.start(info(request));
     request.posthog = tracked.posthog;
-    tracker.endWhenSent(tracked, reply.raw, () => request.routeOptions.url);
+    tracker.endWhenSent(tracked, reply.raw);
     tracker.run(tracked, next);
   });
   // Entered again after body parsing: a plugin that re-enters a context captured before

@@ -41,6 +41,9 @@ class H3Request extends FetchRequestInfo<H3Event> {
     super(event, event.req);
     this.#xForwardedFor = xForwardedFor;
   }
+  route() {
+    return this.raw.context.matchedRoute?.route;
+  }
   override get ip() {
     return getRequestIP(this.raw, { xForwardedFor: this.#xForwardedFor });
   }
@@ -81,7 +84,6 @@ export function posthog(options: PostHogH3Options = {}): Middleware {
     return tracker.runAsync(tracked, async () => next(), {
       status: (value) => statusOf(value, event),
       error: (value) => (value instanceof Error ? value : undefined), // h3 answers a returned error too
-      route: () => event.context.matchedRoute?.route,
       passThrough: (thrown) => thrown === HANDLED,
     });
   };

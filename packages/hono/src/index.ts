@@ -32,9 +32,15 @@ export type PostHogHonoOptions = MiddlewareOptions<Context> & {
 
 class HonoRequest extends FetchRequestInfo<Context> {
   readonly #connInfo: ConnInfo | undefined;
+  /** The middleware's own route index: a later one is the route that answered. */
+  readonly #ownIndex: number;
   constructor(c: Context, connInfo: ConnInfo | undefined) {
     super(c, c.req.raw);
     this.#connInfo = connInfo;
+    this.#ownIndex = c.req.routeIndex;
+  }
+  route() {
+    return this.raw.req.routeIndex === this.#ownIndex ? undefined : routePath(this.raw);
   }
   override get path() {
     return this.raw.req.path;
@@ -77,12 +83,9 @@ export function posthog(options: PostHogHonoOptions = {}): MiddlewareHandler<Pos
   return async function posthogMiddleware(c, next) {
     const tracked = tracker.start(new HonoRequest(c, getConnInfo));
     c.set('posthog', tracked.posthog);
-    // The pattern of a later route that answered.
-    const ownIndex = c.req.routeIndex;
     await tracker.runAsync(tracked, next, {
       status: () => c.res.status,
       error: () => c.error,
-      route: () => (c.req.routeIndex === ownIndex ? undefined : routePath(c)),
     });
   };
 }

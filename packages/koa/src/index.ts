@@ -44,6 +44,9 @@ class KoaRequest extends NodeRequestInfo<Context> {
   user(): unknown {
     return (this.raw.state as { user?: unknown }).user;
   }
+  route() {
+    return matchedRoute(this.raw);
+  }
 }
 
 /** The route @koa/router matched, prefixes of nested routers included. */
@@ -72,7 +75,7 @@ export function posthog(options?: PostHogKoaOptions): Middleware<PostHogState> {
   return function posthogMiddleware(ctx, next) {
     const tracked = tracker.start(new KoaRequest(ctx as Context, ctx.req));
     ctx.state.posthog = tracked.posthog;
-    tracker.endWhenSent(tracked, ctx.res, () => matchedRoute(ctx as Context));
+    tracker.endWhenSent(tracked, ctx.res);
     return tracker.run(tracked, next).catch((error: unknown) => {
       tracker.captureError(tracked, error, errorStatus(error));
       throw error;

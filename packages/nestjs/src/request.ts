@@ -96,7 +96,7 @@ function start(tracker: RequestTracker<IncomingMessage>, req: unknown, res: unkn
   const tracked = tracker.start(info);
   raw[SLOT] = { tracked, tracker };
   const response = ((res as { raw?: unknown }).raw ?? res) as ServerResponse;
-  tracker.endWhenSent(tracked, response, () => info.route());
+  tracker.endWhenSent(tracked, response);
   return tracked;
 }
 

@@ -46,8 +46,6 @@ export interface Outcome<R> {
   status(value: R): number;
   /** An error the framework caught and answered (Hono's `c.error`, h3's returned Error). */
   error?(value: R): unknown;
-  /** The matched route pattern, for view events. */
-  route?(): string | undefined;
   /** A thrown value that is control flow, not an error (h3's "already handled"). */
   passThrough?(thrown: unknown): boolean;
 }
@@ -56,6 +54,8 @@ export interface Outcome<R> {
 const MIDDLEWARE = { type: 'middleware', handled: false };
 const INERT = createHandle(undefined, undefined);
 const asScope = <TRaw>(request: TrackedRequest) => request as unknown as RequestScope<TRaw>;
+/** The route the request's framework matched, by the request model's `route()`. */
+const routeOf = (request: TrackedRequest) => asScope(request).info?.route?.();
 
 /**
  * The framework-neutral half of every adapter: turns a `RequestInfo` into the request's
@@ -155,14 +155,14 @@ export class RequestTracker<TRaw = unknown> {
     } catch (thrown) {
       if (!outcome.passThrough?.(thrown)) {
         this.captureError(request, thrown);
-        this.end(request, statusOfError(thrown) ?? 500, outcome.route?.());
+        this.end(request, statusOfError(thrown) ?? 500, routeOf(request));
       }
       throw thrown;
     }
     const status = outcome.status(value);
     const answered = outcome.error?.(value);
     if (answered) this.captureError(request, answered, statusOfError(answered) ?? status);
-    this.end(request, status, outcome.route?.());
+    this.end(request, status, routeOf(request));
     return value;
   }
 
@@ -216,13 +216,13 @@ export class RequestTracker<TRaw = unknown> {
   }
 
   /** Node's request model (Express, Koa, Fastify): ends the request once, when the response is sent or the connection closes. */
-  endWhenSent(request: TrackedRequest, res: SentResponse, route: () => string | undefined) {
+  endWhenSent(request: TrackedRequest, res: SentResponse) {
     if (!this.needsEnd(request)) return;
     let ended = false;
     const end = () => {
       if (ended) return;
       ended = true;
-      this.end(request, res.statusCode, route());
+      this.end(request, res.statusCode, routeOf(request));
     };
     res.once('finish', end);
     res.once('close', end);
