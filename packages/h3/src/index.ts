@@ -3,6 +3,7 @@
 import {
   FetchRequestInfo,
   type MiddlewareOptions,
+  type Outcome,
   type PostHogHandle,
   PostHogKitError,
   RequestTracker,
@@ -70,6 +71,13 @@ function statusOf(value: unknown, event: H3Event): number {
   return (value instanceof HTTPResponse ? value.status : undefined) ?? event.res.status ?? 200;
 }
 
+/** What h3 answered; a returned Error is answered too; HANDLED is control flow. */
+const OUTCOME: Outcome<unknown, H3Event> = {
+  status: statusOf,
+  error: (value) => (value instanceof Error ? value : undefined),
+  passThrough: (thrown) => thrown === HANDLED,
+};
+
 /**
  * PostHog for every request: `app.use(posthog())`. Sets `event.context.posthog` and runs
  * the rest of the chain inside the request's context; handler errors are captured per the
@@ -81,11 +89,7 @@ export function posthog(options: PostHogH3Options = {}): Middleware {
   return function posthogMiddleware(event, next) {
     const tracked = tracker.start(new H3Request(event, xForwardedFor));
     event.context.posthog = tracked.posthog;
-    return tracker.runAsync(tracked, async () => next(), {
-      status: (value) => statusOf(value, event),
-      error: (value) => (value instanceof Error ? value : undefined), // h3 answers a returned error too
-      passThrough: (thrown) => thrown === HANDLED,
-    });
+    return tracker.runAsync(tracked, async () => next(), OUTCOME);
   };
 }
 

@@ -3,6 +3,7 @@
 import {
   FetchRequestInfo,
   type MiddlewareOptions,
+  type Outcome,
   type PostHogHandle,
   PostHogKitError,
   RequestTracker,
@@ -72,6 +73,12 @@ class HonoRequest extends FetchRequestInfo<Context> {
   }
 }
 
+/** What Hono answered: the response's status; the error its compose caught into `c.error`. */
+const OUTCOME: Outcome<void, Context> = {
+  status: (_, c) => c.res.status,
+  error: (_, c) => c.error,
+};
+
 /**
  * PostHog for every request: `app.use(posthog())` before the routes. Sets
  * `c.var.posthog` and runs the rest of the chain inside the request's context;
@@ -83,10 +90,7 @@ export function posthog(options: PostHogHonoOptions = {}): MiddlewareHandler<Pos
   return async function posthogMiddleware(c, next) {
     const tracked = tracker.start(new HonoRequest(c, getConnInfo));
     c.set('posthog', tracked.posthog);
-    await tracker.runAsync(tracked, next, {
-      status: () => c.res.status,
-      error: () => c.error,
-    });
+    await tracker.runAsync(tracked, next, OUTCOME);
   };
 }
 

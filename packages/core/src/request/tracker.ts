@@ -40,12 +40,15 @@ export interface SentResponse {
   once(event: 'finish' | 'close', listener: () => void): unknown;
 }
 
-/** How an async handler chain ended, for `runAsync`. */
-export interface Outcome<R> {
+/**
+ * How an async handler chain ended, for `runAsync`; given the request's `raw`, so an adapter
+ * makes one in its factory, not one per request.
+ */
+export interface Outcome<R, TRaw = unknown> {
   /** The status the framework answers with. */
-  status(value: R): number;
+  status(value: R, raw: TRaw): number;
   /** An error the framework caught and answered (Hono's `c.error`, h3's returned Error). */
-  error?(value: R): unknown;
+  error?(value: R, raw: TRaw): unknown;
   /** A thrown value that is control flow, not an error (h3's "already handled"). */
   passThrough?(thrown: unknown): boolean;
 }
@@ -148,7 +151,10 @@ export class RequestTracker<TRaw = unknown> {
    * and re-thrown unchanged; the error the framework answered is captured; the request
    * ends with the status the framework answers.
    */
-  async runAsync<R>(request: TrackedRequest, next: () => Promise<R>, outcome: Outcome<R>) {
+  async runAsync<R>(request: TrackedRequest, next: () => Promise<R>, outcome: Outcome<R, TRaw>) {
+    const info = asScope<TRaw>(request).info;
+    // A request requestFilter skipped: nothing to capture, nothing to end.
+    if (!info) return this.run(request, next);
     let value: R;
     try {
       value = await this.run(request, next);
@@ -159,8 +165,8 @@ export class RequestTracker<TRaw = unknown> {
       }
       throw thrown;
     }
-    const status = outcome.status(value);
-    const answered = outcome.error?.(value);
+    const status = outcome.status(value, info.raw);
+    const answered = outcome.error?.(value, info.raw);
     if (answered) this.captureError(request, answered, statusOfError(answered) ?? status);
     this.end(request, status, routeOf(request));
     return value;
